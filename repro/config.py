@@ -1,0 +1,221 @@
+"""repro's configuration: ``[tool.repro]`` in pyproject.toml, or a repro.toml.
+
+Where it comes from, later entries winning:
+
+1. built-in defaults;
+2. the first ``repro.toml`` or ``pyproject.toml`` with a ``[tool.repro]`` table found
+   in the starting directory (the Dockerfile's) or its parents — or exactly the file given
+   with ``--config FILE`` / ``REPRO_CONFIG=FILE``;
+3. ``REPRO_*`` environment variables;
+4. command-line flags (applied by the CLI with :func:`dataclasses.replace`).
+
+Per-registry settings are tables keyed by registry host::
+
+    [registries."docker.io"]
+    mirrors = ["127.0.0.1:5000/hub"]
+
+    [registries."127.0.0.1:5000"]
+    insecure = true
+    max_concurrency = 8
+
+    [registries."registry.example.com"]
+    ca_file = "certs/ca.pem"
+
+In ``repro.toml`` the keys sit at the top level; in ``pyproject.toml`` under
+``[tool.repro]`` (so ``[tool.repro.registries."docker.io"]``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from repro.errors import ConfigError
+
+DEFAULT_MAX_CONCURRENCY = 8
+DEFAULT_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class RegistryConfig:
+    """Settings for one registry host (``host`` or ``host:port``)."""
+
+    mirrors: tuple[str, ...] = ()
+    insecure: bool = False
+    ca_file: Path | None = None
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything configurable, already validated."""
+
+    registries: Mapping[str, RegistryConfig] = field(default_factory=dict)
+    #: Seconds to wait for a registry to connect or answer one read.
+    timeout: float = DEFAULT_TIMEOUT
+    #: Where the configuration came from, for messages (None: defaults only).
+    source: Path | None = None
+
+    def registry(self, host: str) -> RegistryConfig:
+        """The settings for ``host``, or the defaults when it has none."""
+        return self.registries.get(host, RegistryConfig())
+
+
+_REGISTRY_KEYS = {"mirrors", "insecure", "ca_file", "max_concurrency"}
+_TOP_KEYS = {"registries", "timeout"}
+
+
+def _expect(value: object, kind: type | tuple[type, ...], where: str) -> Any:
+    # bool is an int in Python; an integer setting must not accept `true`.
+    if isinstance(value, bool) and kind is not bool and kind != (int, float):
+        raise ConfigError(f"{where}: expected {_kind_name(kind)}, got {value!r}")
+    if not isinstance(value, kind):
+        raise ConfigError(f"{where}: expected {_kind_name(kind)}, got {value!r}")
+    return value
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    if isinstance(kind, tuple):
+        return " or ".join(k.__name__ for k in kind)
+    return kind.__name__
+
+
+def _registry_from_table(host: str, table: object, base_dir: Path, where: str) -> RegistryConfig:
+    here = f'{where}: registries."{host}"'
+    table = _expect(table, dict, here)
+    unknown = set(table) - _REGISTRY_KEYS
+    if unknown:
+        raise ConfigError(f"{here}: unknown key(s) {', '.join(sorted(unknown))}")
+    mirrors = tuple(
+        _expect(m, str, f"{here}.mirrors[]") for m in _expect(table.get("mirrors", []), list, f"{here}.mirrors")
+    )
+    insecure = _expect(table.get("insecure", False), bool, f"{here}.insecure")
+    ca_file = None
+    if "ca_file" in table:
+        ca_file = base_dir / _expect(table["ca_file"], str, f"{here}.ca_file")
+    max_concurrency = _expect(table.get("max_concurrency", DEFAULT_MAX_CONCURRENCY), int, f"{here}.max_concurrency")
+    if max_concurrency < 1:
+        raise ConfigError(f"{here}.max_concurrency: must be at least 1")
+    return RegistryConfig(mirrors=mirrors, insecure=insecure, ca_file=ca_file, max_concurrency=max_concurrency)
+
+
+def from_mapping(data: Mapping[str, object], *, base_dir: Path, where: str) -> Config:
+    """Validate a parsed ``[tool.repro]`` (or repro.toml) table."""
+    unknown = set(data) - _TOP_KEYS
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    registries_table = _expect(data.get("registries", {}), dict, f"{where}: registries")
+    registries = {
+        host: _registry_from_table(host, table, base_dir, where) for host, table in registries_table.items()
+    }
+    timeout = float(_expect(data.get("timeout", DEFAULT_TIMEOUT), (int, float), f"{where}: timeout"))
+    if timeout <= 0:
+        raise ConfigError(f"{where}: timeout must be positive")
+    return Config(registries=registries, timeout=timeout)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+
+
+def _table_of(path: Path) -> dict[str, Any] | None:
+    """The repro table in ``path``, or None when a pyproject.toml has none."""
+    data = _read_toml(path)
+    if path.name == "pyproject.toml":
+        tool = data.get("tool", {})
+        table = tool.get("repro") if isinstance(tool, dict) else None
+        if table is None:
+            return None
+        return dict(_expect(table, dict, f"{path}: [tool.repro]"))
+    return data
+
+
+def find_config_file(start: Path) -> Path | None:
+    """The first repro.toml, or pyproject.toml with [tool.repro], in start or its parents."""
+    start = start.resolve()
+    directory = start if start.is_dir() else start.parent
+    for candidate_dir in (directory, *directory.parents):
+        for name in ("repro.toml", "pyproject.toml"):
+            candidate = candidate_dir / name
+            if candidate.is_file() and (name == "repro.toml" or _table_of(candidate) is not None):
+                return candidate
+    return None
+
+
+def _apply_env(config: Config, environ: Mapping[str, str]) -> Config:
+    """Apply REPRO_* overrides.
+
+    - ``REPRO_TIMEOUT=SECONDS``
+    - ``REPRO_INSECURE_REGISTRIES=host[,host…]``
+    - ``REPRO_REGISTRY_MIRRORS=host=mirror[;mirror…][,host=…]``
+    - ``REPRO_MAX_CONCURRENCY=N`` (every registry)
+    """
+    registries = dict(config.registries)
+    if raw := environ.get("REPRO_TIMEOUT"):
+        try:
+            timeout = float(raw)
+        except ValueError as exc:
+            raise ConfigError(f"REPRO_TIMEOUT: not a number: {raw!r}") from exc
+        if timeout <= 0:
+            raise ConfigError("REPRO_TIMEOUT: must be positive")
+        config = dataclasses.replace(config, timeout=timeout)
+    if raw := environ.get("REPRO_INSECURE_REGISTRIES"):
+        for host in filter(None, (h.strip() for h in raw.split(","))):
+            registries[host] = dataclasses.replace(registries.get(host, RegistryConfig()), insecure=True)
+    if raw := environ.get("REPRO_REGISTRY_MIRRORS"):
+        for item in filter(None, (i.strip() for i in raw.split(","))):
+            host, sep, mirrors = item.partition("=")
+            if not sep or not host or not mirrors:
+                raise ConfigError(
+                    f"REPRO_REGISTRY_MIRRORS: expected host=mirror[;mirror], got {item!r}"
+                )
+            registries[host] = dataclasses.replace(
+                registries.get(host, RegistryConfig()), mirrors=tuple(m for m in mirrors.split(";") if m)
+            )
+    if raw := environ.get("REPRO_MAX_CONCURRENCY"):
+        if not raw.isdigit() or int(raw) < 1:
+            raise ConfigError(f"REPRO_MAX_CONCURRENCY: expected a positive integer, got {raw!r}")
+        registries = {h: dataclasses.replace(r, max_concurrency=int(raw)) for h, r in registries.items()}
+    return dataclasses.replace(config, registries=registries)
+
+
+def load_config(
+    start: Path | None = None,
+    *,
+    explicit: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Load the configuration that applies to ``start`` (a Dockerfile or directory).
+
+    ``explicit`` (``--config``) wins over ``REPRO_CONFIG``, which wins over discovery.
+    """
+    env = os.environ if environ is None else environ
+    path = explicit
+    if path is None and env.get("REPRO_CONFIG"):
+        path = Path(env["REPRO_CONFIG"])
+    if path is not None:
+        if not path.is_file():
+            raise ConfigError(f"{path}: configuration file not found")
+        table = _table_of(path)
+        if table is None:
+            raise ConfigError(f"{path}: has no [tool.repro] table")
+    else:
+        path = find_config_file(start or Path.cwd())
+        table = _table_of(path) if path is not None else None
+    if path is not None and table is not None:
+        config = from_mapping(table, base_dir=path.parent, where=str(path))
+        config = dataclasses.replace(config, source=path)
+    else:
+        config = Config()
+    return _apply_env(config, env)

@@ -1,0 +1,31 @@
+"""Suite-wide pytest configuration: markers by directory, and an isolated HOME."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/unit/" in item.nodeid or item.nodeid.startswith("unit/"):
+            item.add_marker(pytest.mark.unit)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No test reads or writes the real ~/.docker, ~/.cache or REPRO_* settings."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    monkeypatch.setenv("DOCKER_CONFIG", str(home / ".docker"))
+    monkeypatch.setenv("NO_COLOR", "1")
+    for name in [n for n in __import__("os").environ if n.startswith("REPRO_")]:
+        monkeypatch.delenv(name)
+    yield
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
