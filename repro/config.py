@@ -71,10 +71,8 @@ _TOP_KEYS = {"registries", "timeout"}
 
 
 def _expect(value: object, kind: type | tuple[type, ...], where: str) -> Any:
-    # bool is an int in Python; an integer setting must not accept `true`.
-    if isinstance(value, bool) and kind is not bool and kind != (int, float):
-        raise ConfigError(f"{where}: expected {_kind_name(kind)}, got {value!r}")
-    if not isinstance(value, kind):
+    # bool is an int in Python; a numeric setting must not accept `true`.
+    if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
         raise ConfigError(f"{where}: expected {_kind_name(kind)}, got {value!r}")
     return value
 
@@ -85,23 +83,28 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
     return kind.__name__
 
 
-def _registry_from_table(host: str, table: object, base_dir: Path, where: str) -> RegistryConfig:
+def _registry_from_table(host: str, raw: object, base_dir: Path, where: str) -> RegistryConfig:
     here = f'{where}: registries."{host}"'
-    table = _expect(table, dict, here)
+    table: dict[str, object] = _expect(raw, dict, here)
     unknown = set(table) - _REGISTRY_KEYS
     if unknown:
         raise ConfigError(f"{here}: unknown key(s) {', '.join(sorted(unknown))}")
     mirrors = tuple(
-        _expect(m, str, f"{here}.mirrors[]") for m in _expect(table.get("mirrors", []), list, f"{here}.mirrors")
+        _expect(m, str, f"{here}.mirrors[]")
+        for m in _expect(table.get("mirrors", []), list, f"{here}.mirrors")
     )
     insecure = _expect(table.get("insecure", False), bool, f"{here}.insecure")
     ca_file = None
     if "ca_file" in table:
         ca_file = base_dir / _expect(table["ca_file"], str, f"{here}.ca_file")
-    max_concurrency = _expect(table.get("max_concurrency", DEFAULT_MAX_CONCURRENCY), int, f"{here}.max_concurrency")
+    max_concurrency = _expect(
+        table.get("max_concurrency", DEFAULT_MAX_CONCURRENCY), int, f"{here}.max_concurrency"
+    )
     if max_concurrency < 1:
         raise ConfigError(f"{here}.max_concurrency: must be at least 1")
-    return RegistryConfig(mirrors=mirrors, insecure=insecure, ca_file=ca_file, max_concurrency=max_concurrency)
+    return RegistryConfig(
+        mirrors=mirrors, insecure=insecure, ca_file=ca_file, max_concurrency=max_concurrency
+    )
 
 
 def from_mapping(data: Mapping[str, object], *, base_dir: Path, where: str) -> Config:
@@ -177,9 +180,7 @@ def _apply_env(config: Config, environ: Mapping[str, str]) -> Config:
         for item in filter(None, (i.strip() for i in raw.split(","))):
             host, sep, mirrors = item.partition("=")
             if not sep or not host or not mirrors:
-                raise ConfigError(
-                    f"REPRO_REGISTRY_MIRRORS: expected host=mirror[;mirror], got {item!r}"
-                )
+                raise ConfigError(f"REPRO_REGISTRY_MIRRORS: expected host=mirror[;mirror], got {item!r}")
             registries[host] = dataclasses.replace(
                 registries.get(host, RegistryConfig()), mirrors=tuple(m for m in mirrors.split(";") if m)
             )

@@ -127,7 +127,7 @@ class DockerfileError(Error):
     default_hint = "fix the Dockerfile at the line shown; nothing was written"
 
 
-class CheckFailed(Error):
+class CheckFailedError(Error):
     """A check ran and found problems (unpinned refs, policy denials)."""
 
     exit_code = EXIT_CHECK_FAILED

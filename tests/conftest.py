@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
 from pathlib import Path
 
 import pytest
@@ -15,16 +15,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads or writes the real ~/.docker, ~/.cache or REPRO_* settings."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
     monkeypatch.setenv("DOCKER_CONFIG", str(home / ".docker"))
     monkeypatch.setenv("NO_COLOR", "1")
-    for name in [n for n in __import__("os").environ if n.startswith("REPRO_")]:
+    for name in [n for n in os.environ if n.startswith("REPRO_")]:
         monkeypatch.delenv(name)
-    yield
 
 
 def repo_root() -> Path:

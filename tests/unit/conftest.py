@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from typing import Any, NoReturn
 
 import pytest
@@ -13,20 +12,19 @@ class NetworkAccessError(AssertionError):
     pass
 
 
+def _refuse(*args: Any, **kwargs: Any) -> NoReturn:
+    raise NetworkAccessError("unit tests must not open sockets")
+
+
+class _GuardedSocket(socket.socket):
+    def connect(self, address: Any) -> None:
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            _refuse()
+        super().connect(address)
+
+
 @pytest.fixture(autouse=True)
-def _no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    def refuse(*args: Any, **kwargs: Any) -> NoReturn:
-        raise NetworkAccessError("unit tests must not open sockets")
-
-    real_socket = socket.socket
-
-    class GuardedSocket(real_socket):
-        def connect(self, *args: Any, **kwargs: Any) -> None:
-            if self.family in (socket.AF_INET, socket.AF_INET6):
-                refuse()
-            super().connect(*args, **kwargs)
-
-    monkeypatch.setattr(socket, "socket", GuardedSocket)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    yield
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(socket, "socket", _GuardedSocket)
+    monkeypatch.setattr(socket, "create_connection", _refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", _refuse)

@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from repro.config import Config, RegistryConfig, find_config_file, load_config
+from repro.errors import ConfigError
+
+PYPROJECT = """\
+[project]
+name = "app"
+
+[tool.repro]
+timeout = 12
+
+[tool.repro.registries."docker.io"]
+mirrors = ["127.0.0.1:5000/hub"]
+
+[tool.repro.registries."127.0.0.1:5000"]
+insecure = true
+max_concurrency = 4
+
+[tool.repro.registries."registry.example.com"]
+ca_file = "certs/ca.pem"
+"""
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_defaults_without_any_file(tmp_path: Path) -> None:
+    config = load_config(tmp_path, environ={})
+    assert config == Config()
+    assert config.registry("ghcr.io") == RegistryConfig()
+    assert config.registry("ghcr.io").insecure is False
+
+
+def test_pyproject_tool_repro_table(tmp_path: Path) -> None:
+    write(tmp_path / "pyproject.toml", PYPROJECT)
+    config = load_config(tmp_path, environ={})
+    assert config.source == tmp_path / "pyproject.toml"
+    assert config.timeout == 12.0
+    assert config.registry("docker.io").mirrors == ("127.0.0.1:5000/hub",)
+    assert config.registry("127.0.0.1:5000") == RegistryConfig(insecure=True, max_concurrency=4)
+    # ca_file is relative to the file that names it, not to the working directory
+    assert config.registry("registry.example.com").ca_file == tmp_path / "certs/ca.pem"
+
+
+def test_found_next_to_the_dockerfile_and_in_parents(tmp_path: Path) -> None:
+    write(tmp_path / "repro.toml", '[registries."a.example"]\ninsecure = true\n')
+    dockerfile = write(tmp_path / "svc" / "api" / "Dockerfile", "FROM scratch\n")
+    assert find_config_file(dockerfile) == tmp_path / "repro.toml"
+    assert load_config(dockerfile, environ={}).registry("a.example").insecure
+
+
+def test_nearest_file_wins_and_pyproject_without_table_is_skipped(tmp_path: Path) -> None:
+    write(tmp_path / "repro.toml", "timeout = 5\n")
+    write(tmp_path / "svc" / "pyproject.toml", '[project]\nname = "x"\n')
+    assert find_config_file(tmp_path / "svc") == tmp_path / "repro.toml"
+    write(tmp_path / "svc" / "repro.toml", "timeout = 7\n")
+    assert load_config(tmp_path / "svc", environ={}).timeout == 7.0
+
+
+def test_explicit_file_beats_repro_config_variable(tmp_path: Path) -> None:
+    a = write(tmp_path / "a.toml", "timeout = 1\n")
+    b = write(tmp_path / "b.toml", "timeout = 2\n")
+    assert load_config(tmp_path, explicit=a, environ={"REPRO_CONFIG": str(b)}).timeout == 1.0
+    assert load_config(tmp_path, environ={"REPRO_CONFIG": str(b)}).timeout == 2.0
+
+
+def test_environment_overrides_file(tmp_path: Path) -> None:
+    write(tmp_path / "pyproject.toml", PYPROJECT)
+    config = load_config(
+        tmp_path,
+        environ={
+            "REPRO_TIMEOUT": "3",
+            "REPRO_INSECURE_REGISTRIES": "docker.io, other.example",
+            "REPRO_REGISTRY_MIRRORS": "quay.io=127.0.0.1:5000/quay;127.0.0.1:5001/quay",
+            "REPRO_MAX_CONCURRENCY": "2",
+        },
+    )
+    assert config.timeout == 3.0
+    assert config.registry("docker.io").insecure
+    assert config.registry("docker.io").mirrors == ("127.0.0.1:5000/hub",)
+    assert config.registry("other.example").insecure
+    assert config.registry("quay.io").mirrors == ("127.0.0.1:5000/quay", "127.0.0.1:5001/quay")
+    assert {r.max_concurrency for r in config.registries.values()} == {2}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("timeout = 0\n", "timeout must be positive"),
+        ("timeout = true\n", "timeout: expected int or float"),
+        ("colour = 1\n", "unknown key(s) colour"),
+        ('[registries."x"]\ninsecure = "yes"\n', 'registries."x".insecure: expected bool'),
+        ('[registries."x"]\nmax_concurrency = 0\n', "must be at least 1"),
+        ('[registries."x"]\nmax_concurrency = true\n', "expected int, got True"),
+        ('[registries."x"]\nmirrors = "m"\n', "mirrors: expected list"),
+        ('[registries."x"]\nmirror = ["m"]\n', "unknown key(s) mirror"),
+        ("timeout = = 3\n", "invalid TOML"),
+    ],
+)
+def test_invalid_files_are_rejected_with_the_place(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path / "repro.toml", text)
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path, environ={})
+    assert message in str(info.value)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("REPRO_TIMEOUT", "soon"),
+        ("REPRO_TIMEOUT", "-1"),
+        ("REPRO_MAX_CONCURRENCY", "0"),
+        ("REPRO_REGISTRY_MIRRORS", "docker.io"),
+    ],
+)
+def test_invalid_environment_is_rejected(tmp_path: Path, name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_config(tmp_path, environ={name: value})
+
+
+def test_missing_explicit_file_and_pyproject_without_table(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path, explicit=tmp_path / "nope.toml", environ={})
+    bare = write(tmp_path / "pyproject.toml", '[project]\nname = "x"\n')
+    with pytest.raises(ConfigError, match=r"no \[tool.repro\] table"):
+        load_config(tmp_path, explicit=bare, environ={})
