@@ -1,0 +1,442 @@
+"""HTTP transport for registry traffic: pooled sessions, TLS, bounded retries, redirects.
+
+One :class:`requests.Session` per host. TLS is verified (with the registry's ``ca_file``
+when configured); plain http is used only for registries configured ``insecure``.
+:class:`Transport` retries only connection errors, 429 and 5xx, within
+:class:`RetryPolicy`'s bounds, and follows redirects itself so an ``Authorization`` header
+never leaves the origin it was meant for (blob downloads redirect to storage hosts).
+
+The pure pieces (:func:`api_host`, :func:`registry_url`, :func:`redact_url`,
+:func:`parse_retry_after`, :class:`RetryPolicy`) are unit-tested without a network:
+
+    >>> api_host("docker.io")
+    'registry-1.docker.io'
+    >>> RetryPolicy().delay(1, status=404, retry_after=None, elapsed=0.0) is None
+    True
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
+
+import requests
+import requests.adapters
+import urllib3.exceptions
+
+from repro import __version__
+from repro.config import Config
+from repro.errors import ConfigError, RegistryError, RegistryUnreachableError
+
+logger = logging.getLogger(__name__)
+
+DOCKER_HUB = "docker.io"
+DOCKER_HUB_API = "registry-1.docker.io"
+USER_AGENT = f"repro/{__version__}"
+
+#: The connect timeout never exceeds this, so a dead host is noticed quickly.
+MAX_CONNECT_TIMEOUT = 5.0
+MAX_REDIRECTS = 5
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+CHUNK_SIZE = 1024 * 1024
+
+# Query parameters whose values are safe to log; every other value is replaced, since
+# storage redirects carry signatures and upload locations carry state in the query.
+_LOGGABLE_QUERY_KEYS = frozenset({"digest", "mount", "from", "n", "last", "artifactType", "service", "scope"})
+_ERRNO_REASON = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
+
+
+def api_host(domain: str) -> str:
+    """The host that serves the registry API for ``domain`` (Docker Hub's is different)."""
+    return DOCKER_HUB_API if domain == DOCKER_HUB else domain
+
+
+def registry_url(domain: str, path: str, *, insecure: bool, query: Mapping[str, str] | None = None) -> str:
+    """The URL of API ``path`` (e.g. ``/v2/library/debian/manifests/12``) on ``domain``."""
+    scheme = "http" if insecure else "https"
+    encoded_path = quote(path, safe="/:@")
+    return urlunsplit((scheme, api_host(domain), encoded_path, urlencode(query or {}), ""))
+
+
+def with_query(url: str, query: Mapping[str, str]) -> str:
+    """``url`` with ``query`` parameters appended (keeping those it already has)."""
+    parts = urlsplit(url)
+    existing = parse_qsl(parts.query, keep_blank_values=True)
+    return urlunsplit(parts._replace(query=urlencode([*existing, *query.items()])))
+
+
+def origin(url: str) -> tuple[str, str]:
+    """``(scheme, host[:port])`` of a URL, lower-cased, the unit credentials are scoped to."""
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
+
+
+def checked_url(url: str, what: str = "URL") -> str:
+    """``url`` if it is an absolute http(s) URL that parses, else RegistryError.
+
+    URLs come from registries (redirects, upload locations, token realms): a malformed
+    one must be an error of the registry, not a ValueError from deep in a library.
+    """
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises ValueError for a port that is not a number in range
+    except ValueError:
+        raise RegistryError(f"malformed {what} from the registry") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise RegistryError(f"{what} is not an absolute http(s) URL: {redact_url(url)}")
+    if any(ord(c) < 0x21 or ord(c) > 0x7E for c in url):
+        raise RegistryError(f"{what} contains spaces, control or non-ASCII characters")
+    return url
+
+
+def join_url(base: str, location: str, what: str = "Location") -> str:
+    """``location`` (absolute or relative, as in a Location header) resolved against ``base``."""
+    try:
+        joined = urljoin(base, location)
+    except ValueError:
+        raise RegistryError(f"malformed {what} from the registry") from None
+    return checked_url(joined, what)
+
+
+def redact_url(url: str) -> str:
+    """``url`` fit for logs and messages: user info dropped, secret-looking query values hidden."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<malformed URL>"
+    netloc = parts.netloc.rpartition("@")[2]
+    query = urlencode(
+        [
+            (k, v if k in _LOGGABLE_QUERY_KEYS else "REDACTED")
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        ]
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait according to a ``Retry-After`` header (delta-seconds or HTTP-date).
+
+    None when absent or unparseable; never negative.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    current = now if now is not None else datetime.now(UTC)
+    return max(0.0, (when - current).total_seconds())
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When to try a request again, and how long to wait first.
+
+    Only connection errors, 429 and 5xx are retried; ``attempts`` bounds the number of
+    tries and ``total`` the seconds spent (a retry that would end after it is not made).
+    """
+
+    attempts: int = 4
+    total: float = 30.0
+    backoff: float = 0.25
+    max_backoff: float = 4.0
+    max_retry_after: float = 10.0
+
+    @staticmethod
+    def is_retryable_status(status: int) -> bool:
+        return status == 429 or 500 <= status <= 599
+
+    def delay(
+        self,
+        attempt: int,
+        *,
+        status: int | None,
+        retry_after: str | None,
+        elapsed: float,
+        now: datetime | None = None,
+    ) -> float | None:
+        """Seconds to wait before try ``attempt + 1``, or None to stop.
+
+        ``attempt`` is the number of the try that just failed (1 for the first);
+        ``status`` is None for a connection error.
+        """
+        if status is not None and not self.is_retryable_status(status):
+            return None
+        if attempt >= self.attempts:
+            return None
+        wait: float = min(self.backoff * 2.0 ** (attempt - 1), self.max_backoff)
+        if status is not None:
+            asked = parse_retry_after(retry_after, now=now)
+            if asked is not None:
+                wait = max(wait, min(asked, self.max_retry_after))
+        if elapsed + wait > self.total:
+            return None
+        return wait
+
+
+def describe_connection_error(exc: BaseException) -> str:
+    """A short, secret-free reason for a failed connection ("Connection refused")."""
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return "TLS certificate verification failed"
+    if "WRONG_VERSION_NUMBER" in text or "record layer failure" in text or "wrong version number" in text:
+        return "TLS handshake failed (does it speak plain http?)"
+    if isinstance(exc, requests.exceptions.SSLError | urllib3.exceptions.SSLError):
+        return "TLS handshake failed"
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "connection timed out"
+    if isinstance(exc, requests.exceptions.ReadTimeout | urllib3.exceptions.ReadTimeoutError):
+        return "timed out waiting for an answer"
+    if match := _ERRNO_REASON.search(text):
+        return match.group(1).strip()
+    if "RemoteDisconnected" in text or "Connection aborted" in text:
+        return "connection closed by the server"
+    return type(exc).__name__
+
+
+class _NoAuth(requests.auth.AuthBase):
+    """Keeps requests from adding credentials of its own (from ~/.netrc)."""
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        return r
+
+
+class Transport:
+    """Sends requests to registries (and their token servers and storage redirects)."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        policy: RetryPolicy | None = None,
+        user_agent: str = USER_AGENT,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.policy = policy or RetryPolicy()
+        self.user_agent = user_agent
+        self._sleep = sleep
+        self._clock = clock
+        self._sessions: dict[str, requests.Session] = {}
+        self._lock = threading.Lock()
+
+    # -- configuration ------------------------------------------------------------------
+
+    def is_insecure(self, domain: str) -> bool:
+        return self.config.registry(domain).insecure
+
+    def url(self, domain: str, path: str, query: Mapping[str, str] | None = None) -> str:
+        """The URL of API ``path`` on registry ``domain``, with its configured scheme."""
+        return registry_url(domain, path, insecure=self.is_insecure(domain), query=query)
+
+    def _verify_for(self, domain: str, url: str) -> bool | str:
+        netloc = urlsplit(url).netloc.lower()
+        for host in (netloc, domain):
+            ca_file = self.config.registry(host).ca_file
+            if ca_file is not None:
+                if not ca_file.is_file():
+                    raise ConfigError(f'registries."{host}".ca_file: {ca_file} is not a file')
+                return str(ca_file)
+        return True
+
+    def _check_scheme(self, domain: str, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme == "https":
+            return
+        if parts.scheme != "http":
+            raise RegistryError(f"{domain}: refusing URL with scheme {parts.scheme!r}: {redact_url(url)}")
+        # Plain http: only for insecure registries, and for servers on the same host as one
+        # (a token server on another port of a local registry).
+        same_host = parts.hostname == urlsplit(f"//{api_host(domain)}").hostname
+        if self.is_insecure(parts.netloc.lower()) or (same_host and self.is_insecure(domain)):
+            return
+        raise RegistryError(
+            f"{domain}: refusing plain http to {parts.netloc}",
+            hint=f'set insecure = true under [registries."{parts.netloc}"] if it really speaks only http',
+        )
+
+    def session(self, netloc: str) -> requests.Session:
+        """The pooled session for one host, created on first use."""
+        with self._lock:
+            session = self._sessions.get(netloc)
+            if session is None:
+                session = requests.Session()
+                session.auth = _NoAuth()
+                session.headers["User-Agent"] = self.user_agent
+                # Digests are over the bytes as stored: no transparent decompression.
+                session.headers["Accept-Encoding"] = "identity"
+                pool = max(self.config.registry(netloc).max_concurrency, 4)
+                adapter = requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=pool, max_retries=0)
+                session.mount("https://", adapter)
+                session.mount("http://", adapter)
+                self._sessions[netloc] = session
+            return session
+
+    def close(self) -> None:
+        with self._lock:
+            sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sessions:
+            session.close()
+
+    # -- sending ------------------------------------------------------------------------
+
+    def send(
+        self,
+        domain: str,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        data: bytes | None = None,
+        authorization: str | None = None,
+    ) -> requests.Response:
+        """Send one request, retrying transient failures; return the final response.
+
+        The response is streamed: its body is unread, and the caller must close it. The
+        ``authorization`` header goes only to ``url``'s origin, never to a redirect target
+        elsewhere. A response with a retryable status is returned once retries run out.
+        """
+        start = self._clock()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self._send_following_redirects(
+                    domain, method=method, url=url, headers=headers, data=data, authorization=authorization
+                )
+            except requests.exceptions.SSLError as exc:
+                # Certificate problems do not go away by trying again.
+                raise RegistryUnreachableError(
+                    f"{domain}: {describe_connection_error(exc)}",
+                    hint=f'set ca_file under [registries."{domain}"], or insecure = true if it speaks plain http',
+                ) from exc
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                reason = describe_connection_error(exc)
+                delay = self.policy.delay(
+                    attempt, status=None, retry_after=None, elapsed=self._clock() - start
+                )
+                if delay is None:
+                    raise RegistryUnreachableError(
+                        f"{domain}: cannot reach {api_host(domain)}: {reason} (after {attempt} attempts)"
+                    ) from exc
+                logger.debug("%s %s: %s; retrying in %.2f s", method, redact_url(url), reason, delay)
+                self._sleep(delay)
+                continue
+            except requests.RequestException as exc:
+                raise RegistryError(f"{domain}: invalid request or answer: {type(exc).__name__}") from exc
+            if self.policy.is_retryable_status(response.status_code):
+                delay = self.policy.delay(
+                    attempt,
+                    status=response.status_code,
+                    retry_after=response.headers.get("Retry-After"),
+                    elapsed=self._clock() - start,
+                )
+                if delay is not None:
+                    response.close()
+                    logger.debug(
+                        "%s %s: status %d; retrying in %.2f s",
+                        method,
+                        redact_url(url),
+                        response.status_code,
+                        delay,
+                    )
+                    self._sleep(delay)
+                    continue
+            return response
+
+    def _send_following_redirects(
+        self,
+        domain: str,
+        *,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None,
+        data: bytes | None,
+        authorization: str | None,
+    ) -> requests.Response:
+        auth_origin = origin(url)
+        timeout = (min(self.config.timeout, MAX_CONNECT_TIMEOUT), self.config.timeout)
+        for _ in range(MAX_REDIRECTS + 1):
+            checked_url(url)
+            self._check_scheme(domain, url)
+            request_headers = dict(headers or {})
+            if authorization is not None and origin(url) == auth_origin:
+                request_headers["Authorization"] = authorization
+            netloc = urlsplit(url).netloc.lower()
+            started = time.perf_counter()
+            response = self.session(netloc).request(
+                method,
+                url,
+                headers=request_headers,
+                data=data,
+                timeout=timeout,
+                allow_redirects=False,
+                stream=True,
+                verify=self._verify_for(domain, url),
+            )
+            logger.debug(
+                "%s %s -> %d (%.0f ms)",
+                method,
+                redact_url(url),
+                response.status_code,
+                (time.perf_counter() - started) * 1000,
+            )
+            location = response.headers.get("Location")
+            if response.status_code not in REDIRECT_STATUSES or not location:
+                return response
+            response.close()
+            url = join_url(url, location, "redirect Location")
+            if response.status_code == 303 and method != "HEAD":
+                method, data = "GET", None
+        raise RegistryError(f"{domain}: more than {MAX_REDIRECTS} redirects for {method} {redact_url(url)}")
+
+
+# -- reading bodies ---------------------------------------------------------------------
+
+
+def iter_body(response: requests.Response, domain: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+    """The raw body in chunks (no content decoding), with read failures as registry errors."""
+    received = 0
+    try:
+        for chunk in response.raw.stream(chunk_size, decode_content=False):
+            received += len(chunk)
+            yield chunk
+    except urllib3.exceptions.ReadTimeoutError as exc:
+        raise RegistryUnreachableError(
+            f"{domain}: timed out reading the answer after {received} bytes"
+        ) from exc
+    except urllib3.exceptions.HTTPError as exc:
+        # IncompleteRead (truncated body) and dropped connections land here.
+        raise RegistryUnreachableError(
+            f"{domain}: connection lost after {received} bytes of the answer ({describe_connection_error(exc)})"
+        ) from exc
+
+
+def read_body(response: requests.Response, domain: str, limit: int) -> bytes:
+    """The raw body, but never more than ``limit + 1`` bytes whatever the server claims.
+
+    A result longer than ``limit`` means the body was too large; the caller decides
+    which error that is.
+    """
+    parts: list[bytes] = []
+    received = 0
+    for chunk in iter_body(response, domain, min(CHUNK_SIZE, limit + 1)):
+        parts.append(chunk)
+        received += len(chunk)
+        if received > limit:
+            break
+    return b"".join(parts)[: limit + 1]
