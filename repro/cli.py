@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from repro import __version__
-from repro.errors import EXIT_INTERRUPTED, EXIT_OK, Error, UsageError
+from repro.errors import EXIT_CHANGED, EXIT_INTERRUPTED, EXIT_OK, Error, UsageError
 
 if TYPE_CHECKING:
     from repro.config import Config
+    from repro.platform import Platform
 
 logger = logging.getLogger("repro")
 
@@ -70,6 +71,214 @@ def _cmd_resolve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- repro pin / repro refresh -------------------------------------------------------
+
+
+def _platforms_arg(args: argparse.Namespace) -> tuple[Platform, ...]:
+    from repro.platform import parse_platforms
+
+    return parse_platforms(args.platform) if args.platform else ()
+
+
+def _build_args(args: argparse.Namespace) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for item in args.build_arg or ():
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--build-arg: expected NAME=VALUE, got {item!r}")
+        values[name] = value
+    return values
+
+
+def _output_format(args: argparse.Namespace, default: str) -> str:
+    if args.json:
+        if args.format not in (None, "json"):
+            raise UsageError("--json and --format are exclusive")
+        return "json"
+    return str(args.format or default)
+
+
+def _lockfile_args(args: argparse.Namespace) -> tuple[Path | None, bool]:
+    if args.no_lock and args.lockfile is not None:
+        raise UsageError("--lockfile and --no-lock are exclusive")
+    return args.lockfile, not args.no_lock
+
+
+def _cmd_pin(args: argparse.Namespace) -> int:
+    if args.check:
+        return _cmd_pin_check(args)
+    if args.fresh:
+        raise UsageError("--fresh only goes with --check")
+    fmt = _output_format(args, "human")
+    if fmt == "github":
+        raise UsageError("--format github only goes with --check")
+    from repro.pin import Action, pin_paths
+    from repro.pin.render import pin_diff, pin_human
+    from repro.registry.client import RegistryClient
+
+    paths = args.paths or ["."]
+    lockfile, write_lock = _lockfile_args(args)
+    platforms = _platforms_arg(args)
+    config = _load_config(args, Path(paths[0]))
+    with RegistryClient(config) as client:
+        report = pin_paths(
+            paths,
+            client=client,
+            platforms=platforms,
+            update=args.update,
+            dry_run=args.dry_run,
+            lockfile=lockfile,
+            write_lock=write_lock,
+            build_args=_build_args(args),
+        )
+    if fmt == "json":
+        _print_json(report.to_json())
+    elif args.dry_run:
+        sys.stdout.write(pin_diff(report))
+    else:
+        sys.stdout.write(pin_human(report))
+    counts = {action: sum(r.action is action for r in report.results) for action in Action}
+    verb = "would change" if args.dry_run else "changed"
+    print(
+        f"repro pin: {counts[Action.PINNED]} pinned, {counts[Action.UPDATED]} updated, "
+        f"{counts[Action.UNCHANGED]} unchanged, {counts[Action.SKIPPED]} skipped; "
+        f"{verb} {len(report.changes)} file(s)",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def _cmd_pin_check(args: argparse.Namespace) -> int:
+    if args.update or args.dry_run:
+        raise UsageError("--check does not write: drop --update and --dry-run")
+    fmt = _output_format(args, "human")
+    from repro.pin import check_paths
+    from repro.pin.render import check_github, check_human
+
+    paths = args.paths or ["."]
+    lockfile, _ = _lockfile_args(args)
+    platforms = _platforms_arg(args)
+    if args.fresh:
+        from repro.registry.client import RegistryClient
+
+        with RegistryClient(_load_config(args, Path(paths[0]))) as client:
+            report = check_paths(
+                paths, client=client, fresh=True, platforms=platforms, lockfile=lockfile,
+                build_args=_build_args(args),
+            )  # fmt: skip
+    else:
+        report = check_paths(paths, platforms=platforms, lockfile=lockfile, build_args=_build_args(args))
+    if fmt == "json":
+        _print_json(report.to_json())
+    elif fmt == "github":
+        sys.stdout.write(check_github(report))
+    else:
+        sys.stdout.write(check_human(report))
+    problems = len(report.errors)
+    verdict = (
+        f"{problems} problem(s)" if problems else "all pinned" + (" and current" if report.fresh else "")
+    )
+    print(
+        f"repro pin --check: {report.checked} image reference(s) in {report.files} file(s): {verdict}",
+        file=sys.stderr,
+    )
+    return report.exit_code
+
+
+def _cmd_refresh(args: argparse.Namespace) -> int:
+    fmt = _output_format(args, "markdown")
+    from repro.pin import refresh_paths
+    from repro.pin.render import refresh_human, refresh_markdown
+    from repro.registry.client import RegistryClient
+
+    paths = args.paths or ["."]
+    lockfile, write_lock = _lockfile_args(args)
+    platforms = _platforms_arg(args)
+    with RegistryClient(_load_config(args, Path(paths[0]))) as client:
+        report = refresh_paths(
+            paths,
+            client=client,
+            platforms=platforms,
+            dry_run=args.dry_run,
+            lockfile=lockfile,
+            write_lock=write_lock,
+            build_args=_build_args(args),
+        )
+    if fmt == "json":
+        _print_json(report.to_json())
+    elif fmt == "human":
+        sys.stdout.write(refresh_human(report))
+    else:
+        sys.stdout.write(refresh_markdown(report))
+    if args.dry_run and fmt != "json":
+        sys.stderr.write("".join(change.unified_diff() for change in report.file_changes))
+    if report.changed and args.exit_code:
+        return EXIT_CHANGED
+    return EXIT_OK
+
+
+def _add_path_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "paths", nargs="*", metavar="PATH", help="Dockerfiles, or directories to search for them (default: .)"
+    )
+    command.add_argument(
+        "--platform", metavar="P[,P…]", help="the build's target platforms; each index must contain them all"
+    )
+    command.add_argument(
+        "--lockfile",
+        type=Path,
+        metavar="FILE",
+        help="one lock file at FILE (default: repro.lock next to each Dockerfile)",
+    )
+    command.add_argument("--no-lock", action="store_true", help="do not read or write repro.lock")
+    command.add_argument(
+        "--build-arg", action="append", metavar="NAME=VALUE", help="value of a global ARG, as for the build"
+    )
+    command.add_argument("--json", action="store_true", help="print JSON on stdout (same as --format json)")
+
+
+def _add_pin_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
+    pin = commands.add_parser(
+        "pin",
+        help="pin FROM (and other) image tags to digests",
+        description="Rewrite every external image of the Dockerfiles under PATH to name:tag@sha256:DIGEST "
+        "(only those bytes change), and record what each resolved to in repro.lock. "
+        "With --check, change nothing and exit 1 if an image is not pinned; with --check --fresh, "
+        "also exit 2 if a pinned tag has moved and 3 if the registry could not be asked.",
+    )
+    _add_path_options(pin)
+    pin.add_argument(
+        "--check", action="store_true", help="only check that every image is pinned (no network)"
+    )
+    pin.add_argument(
+        "--fresh", action="store_true", help="with --check: also check that no pinned tag has moved"
+    )
+    pin.add_argument("--update", action="store_true", help="re-resolve already pinned tags too")
+    pin.add_argument("--dry-run", action="store_true", help="write nothing; print a unified diff")
+    pin.add_argument(
+        "--format",
+        choices=("human", "json", "github"),
+        help="output format (github: workflow annotations, with --check)",
+    )
+    pin.set_defaults(handler=_cmd_pin)
+
+    refresh = commands.add_parser(
+        "refresh",
+        help="move pinned digests to where their tags point now",
+        description="Re-resolve the tag of every pinned image; where it moved, rewrite the digest in place "
+        "and in repro.lock, and print a Markdown summary fit for a pull request.",
+    )
+    _add_path_options(refresh)
+    refresh.add_argument("--dry-run", action="store_true", help="write nothing; the diff goes to stderr")
+    refresh.add_argument(
+        "--exit-code", action="store_true", help=f"exit {EXIT_CHANGED} when something changed"
+    )
+    refresh.add_argument(
+        "--format", choices=("markdown", "human", "json"), help="output format (default: markdown)"
+    )
+    refresh.set_defaults(handler=_cmd_refresh)
+
+
 # --- parser --------------------------------------------------------------------------
 
 
@@ -105,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     resolve.add_argument("--json", action="store_true", help="print JSON on stdout")
     resolve.set_defaults(handler=_cmd_resolve)
+    _add_pin_commands(commands)
     return parser
 
 

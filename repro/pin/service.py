@@ -1,0 +1,711 @@
+"""``pin``, ``check`` and ``refresh``: the library behind the commands of the same names.
+
+    >>> report = pin_paths(["."], client=client)             # doctest: +SKIP
+    >>> [str(r.site) for r in report.results if r.action == "pinned"]  # doctest: +SKIP
+    ['Dockerfile:1']
+
+Each command scans every file first (so a malformed Dockerfile stops it before any
+network access), resolves each distinct reference once through ``client.resolve_many``,
+and writes only when everything resolved: a failure leaves every file as it was.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final, Protocol
+
+from repro.digest import Digest
+from repro.errors import PlatformNotFoundError, RegistryError
+from repro.fsutil import atomic_write
+from repro.lock import LOCK_FILENAME, LockEntry, Lockfile, lock_key, read_lock, timestamp, write_lock
+from repro.pin.model import (
+    Action,
+    CheckReport,
+    FileChange,
+    Finding,
+    FindingKind,
+    PinReport,
+    PinResult,
+    RefreshChange,
+    RefreshReport,
+    Site,
+)
+from repro.pin.rewrite import Edit, apply_edits
+from repro.pin.scan import ScannedFile, Use, required_platforms, scan_paths
+from repro.platform import Platform
+from repro.reference import ImageRef, parse_reference
+
+__all__ = [
+    "FunctionResolver",
+    "PlatformDigest",
+    "Resolution",
+    "ResolvedLike",
+    "Resolver",
+    "check_paths",
+    "pin_paths",
+    "refresh_paths",
+]
+
+logger = logging.getLogger(__name__)
+
+# The index media types (OCI image index, Docker manifest list). Spelled out rather than
+# imported from repro.registry, whose package import pulls in the HTTP client: the offline
+# `pin --check` must start fast.
+INDEX_TYPES: Final = frozenset(
+    {"application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"}
+)
+
+Clock = Callable[[], datetime.datetime]
+
+
+# --- what pin needs from a registry client ----------------------------------------------
+
+
+class PlatformManifestLike(Protocol):
+    @property
+    def platform(self) -> Platform: ...
+
+    @property
+    def digest(self) -> Digest: ...
+
+
+class ResolvedLike(Protocol):
+    """What a resolution must tell: the digest, its media type, and per-platform digests."""
+
+    @property
+    def digest(self) -> Digest: ...
+
+    @property
+    def media_type(self) -> str: ...
+
+    @property
+    def platforms(self) -> Sequence[PlatformManifestLike]: ...
+
+
+class Resolver(Protocol):
+    """Anything that resolves many references at once; :class:`repro.registry.RegistryClient` is one."""
+
+    def resolve_many(self, refs: list[ImageRef]) -> Mapping[ImageRef, ResolvedLike | RegistryError]: ...
+
+
+@dataclass(frozen=True)
+class PlatformDigest:
+    platform: Platform
+    digest: Digest
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """A plain :class:`ResolvedLike`, for resolvers that are not a registry client."""
+
+    digest: Digest
+    media_type: str
+    platforms: tuple[PlatformDigest, ...] = ()
+
+
+@dataclass
+class FunctionResolver:
+    """A :class:`Resolver` from a function (or a dict) of one reference.
+
+    The function gets canonical references (``docker.io/library/debian:bookworm``) and
+    raises :class:`~repro.errors.RegistryError` for one it cannot resolve.
+    """
+
+    resolve: Callable[[ImageRef], ResolvedLike]
+    calls: list[ImageRef] = field(default_factory=list)
+
+    @classmethod
+    def from_mapping(cls, table: Mapping[str, ResolvedLike]) -> FunctionResolver:
+        """Resolve from ``{"docker.io/library/debian:bookworm": Resolution(...)}``."""
+
+        def lookup(ref: ImageRef) -> ResolvedLike:
+            try:
+                return table[str(ref)]
+            except KeyError:
+                from repro.errors import NotFoundError
+
+                raise NotFoundError(f"{ref}: manifest unknown") from None
+
+        return cls(lookup)
+
+    def resolve_many(self, refs: list[ImageRef]) -> dict[ImageRef, ResolvedLike | RegistryError]:
+        results: dict[ImageRef, ResolvedLike | RegistryError] = {}
+        for ref in refs:
+            self.calls.append(ref)
+            try:
+                results[ref] = self.resolve(ref)
+            except RegistryError as exc:
+                results[ref] = exc
+        return results
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+def _tag_ref(ref: ImageRef) -> ImageRef:
+    """The canonical ``name:tag`` to ask a registry for (``latest`` when none was written)."""
+    return parse_reference(f"{ref.name}:{ref.effective_tag}")
+
+
+def _digest_ref(ref: ImageRef) -> ImageRef:
+    return parse_reference(f"{ref.name}@{ref.digest}")
+
+
+def _platform_digests(resolved: ResolvedLike) -> tuple[tuple[Platform, Digest], ...]:
+    return tuple((entry.platform, entry.digest) for entry in resolved.platforms)
+
+
+def _from_lock(entry: LockEntry) -> Resolution:
+    """What the lock says a digest is, standing in for asking the registry again."""
+    platforms = tuple(PlatformDigest(Platform.parse(p), d) for p, d in entry.platforms.items())
+    return Resolution(entry.digest, entry.media_type or "", platforms)
+
+
+def _is_index(resolved: ResolvedLike) -> bool:
+    return resolved.media_type in INDEX_TYPES
+
+
+def _platform_problem(
+    text: str, have: Sequence[Platform], is_index: bool, required: Sequence[Platform]
+) -> str | None:
+    if not required:
+        return None
+    if is_index:
+        missing = [p for p in required if not any(h.matches(p) for h in have)]
+        if missing:
+            listed = ", ".join(sorted({str(h) for h in have})) or "no platforms"
+            return f"{text} has no manifest for {', '.join(map(str, missing))} (its index has {listed})"
+        return None
+    if len(required) > 1:
+        return (
+            f"{text} is a single-platform manifest, but the build targets "
+            f"{', '.join(map(str, required))}: pin the index (the tag) instead"
+        )
+    return None
+
+
+def _relative(path: Path, directory: Path) -> str:
+    return Path(os.path.relpath(path.resolve(), directory.resolve())).as_posix()
+
+
+# --- lock files -------------------------------------------------------------------------
+
+
+@dataclass
+class _LockPlan:
+    """One lock file: the files it covers in this run, its old content, its new entries."""
+
+    path: Path
+    old: Lockfile | None
+    scanned: set[str] = field(default_factory=set)
+    entries: dict[str, LockEntry] = field(default_factory=dict)
+    first_site: dict[str, Site] = field(default_factory=dict)
+
+
+class _Locks:
+    def __init__(self, files: Sequence[ScannedFile], lockfile: Path | None) -> None:
+        self.plans: dict[Path, _LockPlan] = {}
+        self.by_file: dict[str, _LockPlan] = {}
+        for scanned in files:
+            path = lockfile if lockfile is not None else scanned.path.parent / LOCK_FILENAME
+            key = path.absolute()
+            plan = self.plans.get(key)
+            if plan is None:
+                plan = self.plans[key] = _LockPlan(path, read_lock(path))
+            plan.scanned.add(_relative(scanned.path, path.parent))
+            self.by_file[scanned.display] = plan
+
+    def old_entry(self, use: Use, ref: ImageRef) -> LockEntry | None:
+        """The old lock's entry for ``ref``, if it records the same digest."""
+        old = self.by_file[use.site.file].old
+        if old is None or ref.digest is None:
+            return None
+        entry = old.get(lock_key(ref.name, ref.tag, ref.digest))
+        return entry if entry is not None and entry.digest == ref.digest else None
+
+    def has_lock(self, use: Use) -> bool:
+        return self.by_file[use.site.file].old is not None
+
+    def record(
+        self,
+        use: Use,
+        scanned: ScannedFile,
+        *,
+        ref: ImageRef,
+        digest: Digest,
+        media_type: str | None,
+        platforms: Iterable[tuple[Platform, Digest]],
+        now: str,
+        notes: list[Finding],
+    ) -> None:
+        plan = self.by_file[use.site.file]
+        key = lock_key(ref.name, ref.tag, digest)
+        previous = plan.old.get(key) if plan.old is not None else None
+        resolved_at = previous.resolved_at if previous is not None and previous.digest == digest else now
+        entry = LockEntry(
+            name=ref.name,
+            tag=ref.tag,
+            digest=digest,
+            resolved_at=resolved_at,
+            media_type=media_type,
+            platforms={str(p): d for p, d in platforms},
+            files=(_relative(scanned.path, plan.path.parent),),
+        )
+        existing = plan.entries.get(key)
+        if existing is None:
+            plan.entries[key] = entry
+            plan.first_site[key] = use.site
+        elif existing.digest != digest:
+            notes.append(
+                Finding(
+                    use.site,
+                    FindingKind.NOTE,
+                    f"{use.text} is pinned to {digest} here but to {existing.digest} at "
+                    f"{plan.first_site[key]}; {plan.path} records the latter",
+                    use.text,
+                )
+            )
+        else:
+            plan.entries[key] = LockEntry(
+                name=existing.name,
+                tag=existing.tag,
+                digest=existing.digest,
+                resolved_at=existing.resolved_at,
+                media_type=existing.media_type,
+                platforms=existing.platforms,
+                files=existing.files + entry.files,
+            )
+
+    def merged(self, plan: _LockPlan) -> Lockfile:
+        """The new lock: this run's entries, plus the old entries of files not scanned."""
+        entries: dict[str, LockEntry] = {}
+        for key, old in (plan.old.images if plan.old is not None else {}).items():
+            others = tuple(f for f in old.files if f not in plan.scanned)
+            if others:
+                entries[key] = LockEntry(
+                    name=old.name,
+                    tag=old.tag,
+                    digest=old.digest,
+                    resolved_at=old.resolved_at,
+                    media_type=old.media_type,
+                    platforms=old.platforms,
+                    files=others,
+                )
+        for key, new in plan.entries.items():
+            kept = entries.get(key)
+            files = new.files + (kept.files if kept is not None else ())
+            entries[key] = LockEntry(
+                name=new.name,
+                tag=new.tag,
+                digest=new.digest,
+                resolved_at=new.resolved_at,
+                media_type=new.media_type,
+                platforms=new.platforms,
+                files=files,
+            )
+        return Lockfile(entries)
+
+
+# --- pin and refresh --------------------------------------------------------------------
+
+
+@dataclass
+class _Outcome:
+    results: list[PinResult] = field(default_factory=list)
+    edits: dict[str, list[Edit]] = field(default_factory=dict)
+    changes: dict[tuple[str, str, Digest, Digest], list[Site]] = field(default_factory=dict)
+    first_text: dict[tuple[str, str, Digest, Digest], str] = field(default_factory=dict)
+    notes: list[Finding] = field(default_factory=list)
+    failures: list[tuple[Site, str, RegistryError]] = field(default_factory=list)
+    checked: int = 0
+
+
+def _raise_failures(failures: list[tuple[Site, str, RegistryError]]) -> None:
+    if not failures:
+        return
+    lines = [f"{site}: {text}: {err}" for site, text, err in failures]
+    first = failures[0][2]
+    if len(failures) == 1:
+        raise type(first)(lines[0], hint=first.hint)
+    kinds = {type(err) for _, _, err in failures}
+    cls = kinds.pop() if len(kinds) == 1 else RegistryError
+    raise cls(
+        f"could not resolve {len(failures)} image references; nothing was written:\n  " + "\n  ".join(lines),
+        hint=first.hint,
+    )
+
+
+def _run(
+    paths: Iterable[Path | str],
+    *,
+    client: Resolver,
+    platforms: Sequence[Platform],
+    pin_unpinned: bool,
+    update_pinned: bool,
+    dry_run: bool,
+    lockfile: Path | None,
+    write_locks: bool,
+    build_args: Mapping[str, str] | None,
+    now: Clock | None,
+) -> tuple[_Outcome, list[FileChange], list[Path]]:
+    files = scan_paths(paths, build_args=build_args)
+    locks = _Locks(files, lockfile) if write_locks else None
+    stamp = timestamp(now() if now is not None else None)
+
+    # 1. What must be asked of the registry: each distinct reference once.
+    wanted: dict[ImageRef, None] = {}
+    for scanned in files:
+        for use in scanned.uses:
+            ref = use.ref
+            if ref is None:
+                continue
+            required = required_platforms(use, platforms)
+            if ref.digest is None:
+                if pin_unpinned:
+                    wanted[_tag_ref(ref)] = None
+            elif update_pinned and ref.tag is not None:
+                wanted[_tag_ref(ref)] = None
+            elif (required or locks is not None) and (locks is None or locks.old_entry(use, ref) is None):
+                # Learn what a pinned digest is (for the lock, and to check its platforms)
+                # unless the lock already says.
+                wanted[_digest_ref(ref)] = None
+    requests = sorted(wanted, key=str)
+    logger.info("resolving %d distinct references", len(requests))
+    resolved = client.resolve_many(requests) if requests else {}
+
+    # 2. What each use becomes.
+    out = _Outcome()
+    decider = _Decider(resolved, platforms, pin_unpinned, update_pinned, locks, stamp, out)
+    for scanned in files:
+        for use in scanned.uses:
+            decider.decide(use, scanned)
+    _raise_failures(out.failures)
+
+    # 3. Rewrite (in memory), then write everything at the end.
+    file_changes: list[FileChange] = []
+    for scanned in files:
+        edits = out.edits.get(scanned.display)
+        if not edits:
+            continue
+        new = apply_edits(scanned.data, edits)
+        if new != scanned.data:
+            file_changes.append(FileChange(scanned.path, scanned.display, scanned.data, new))
+    lock_changes: list[FileChange] = []
+    if locks is not None:
+        for plan in locks.plans.values():
+            data = locks.merged(plan).dumps()
+            old = plan.path.read_bytes() if plan.old is not None else b""
+            if data != old:
+                lock_changes.append(FileChange(plan.path, str(plan.path), old, data))
+    if dry_run:
+        return out, file_changes + lock_changes, []
+    written: list[FileChange] = []
+    for change in file_changes:
+        atomic_write(change.path, change.new)
+        written.append(_written(change))
+    lock_paths: list[Path] = []
+    for change in lock_changes:
+        write_lock(change.path, Lockfile.loads(change.new, where=str(change.path)))
+        written.append(_written(change))
+        lock_paths.append(change.path)
+    return out, written, lock_paths
+
+
+def _written(change: FileChange) -> FileChange:
+    return FileChange(change.path, change.display, change.old, change.new, written=True)
+
+
+@dataclass
+class _Decider:
+    """Turns each use plus the registry's answers into a result, edits and lock entries."""
+
+    resolved: Mapping[ImageRef, ResolvedLike | RegistryError]
+    platforms: Sequence[Platform]
+    pin_unpinned: bool
+    update_pinned: bool
+    locks: _Locks | None
+    stamp: str
+    out: _Outcome
+
+    def decide(self, use: Use, scanned: ScannedFile) -> None:
+        site, ref, out = use.site, use.ref, self.out
+        if ref is None:
+            out.results.append(PinResult(site, Action.SKIPPED, use.text, reason=use.skip_reason))
+            out.notes.append(
+                Finding(site, FindingKind.NOTE, f"{use.text} skipped: {use.skip_reason}", use.text)
+            )
+            return
+        if ref.digest is None and not self.pin_unpinned:
+            out.notes.append(
+                Finding(site, FindingKind.NOTE, f"{use.text} is not pinned; run 'repro pin' first", use.text)
+            )
+            return
+        out.checked += 1
+        follow_tag = ref.digest is None or (self.update_pinned and ref.tag is not None)
+        target = _tag_ref(ref) if follow_tag else _digest_ref(ref)
+        result = self.resolved.get(target)
+        entry = self.locks.old_entry(use, ref) if self.locks is not None else None
+        if result is None and not follow_tag and entry is not None:
+            result = _from_lock(entry)
+        if isinstance(result, RegistryError):
+            out.failures.append((site, use.text, result))
+            return
+        if result is not None:
+            problem = _platform_problem(
+                use.text,
+                [p for p, _ in _platform_digests(result)],
+                _is_index(result),
+                required_platforms(use, self.platforms),
+            )
+            if problem is not None and _is_index(result):
+                out.failures.append((site, use.text, PlatformNotFoundError(problem)))
+                return
+            if problem is not None:
+                out.notes.append(Finding(site, FindingKind.PLATFORM, problem, use.text))
+        if not follow_tag:
+            self._leave_alone(use, scanned, ref, result)
+        elif result is not None:
+            self._follow_tag(use, scanned, ref, result)
+
+    def _leave_alone(
+        self, use: Use, scanned: ScannedFile, ref: ImageRef, result: ResolvedLike | None
+    ) -> None:
+        """An already pinned reference: the bytes stay; the lock learns about it."""
+        if ref.digest is None:
+            return
+        if self.locks is not None and result is not None:
+            self.locks.record(
+                use, scanned, ref=ref, digest=ref.digest, media_type=result.media_type or None,
+                platforms=_platform_digests(result), now=self.stamp, notes=self.out.notes,
+            )  # fmt: skip
+        reason = "pinned through its ARG default" if use.via_arg else "already pinned"
+        self.out.results.append(
+            PinResult(use.site, Action.UNCHANGED, use.text, digest=ref.digest, reason=reason)
+        )
+
+    def _follow_tag(self, use: Use, scanned: ScannedFile, ref: ImageRef, result: ResolvedLike) -> None:
+        """Pin an unpinned reference, or move a pinned one to where its tag points now."""
+        site, out = use.site, self.out
+        if ref.digest == result.digest:
+            new_digest, action = ref.digest, Action.UNCHANGED
+        else:
+            new_digest = result.digest
+            action = Action.PINNED if ref.digest is None else Action.UPDATED
+        # An image written without a tag gets ":latest" spelled out, so that refresh knows
+        # which tag the digest stands for.
+        written = ref if ref.tag is not None else ref.with_tag(ref.effective_tag)
+        new_text = written.with_digest(new_digest)
+        if action is not Action.UNCHANGED:
+            out.edits.setdefault(site.file, []).append(
+                Edit(use.start, use.end, use.text.encode(), new_text.encode())
+            )
+        if action is Action.UPDATED and ref.digest is not None and ref.tag is not None:
+            key = (ref.name, ref.tag, ref.digest, new_digest)
+            out.changes.setdefault(key, []).append(site)
+            out.first_text.setdefault(key, ref.without_digest().text)
+        if self.locks is not None:
+            # A digest that is one platform's manifest inside the index is a single manifest.
+            whole = new_digest == result.digest
+            self.locks.record(
+                use, scanned, ref=written, digest=new_digest,
+                media_type=result.media_type if whole else None,
+                platforms=_platform_digests(result) if whole else (), now=self.stamp, notes=out.notes,
+            )  # fmt: skip
+        out.results.append(
+            PinResult(
+                site,
+                action,
+                use.text,
+                new_text=new_text if action is not Action.UNCHANGED else None,
+                digest=new_digest,
+                platforms=_platform_digests(result),
+                media_type=result.media_type,
+                reason="pinned through its ARG default" if use.via_arg else "",
+            )
+        )
+
+
+def pin_paths(
+    paths: Iterable[Path | str],
+    *,
+    client: Resolver,
+    platforms: Sequence[Platform] = (),
+    update: bool = False,
+    dry_run: bool = False,
+    lockfile: Path | None = None,
+    write_lock: bool = True,
+    build_args: Mapping[str, str] | None = None,
+    now: Clock | None = None,
+) -> PinReport:
+    """Pin every external image of the Dockerfiles under ``paths`` to its digest.
+
+    ``platforms`` are the build's targets: an index must contain each (or the
+    instruction's own ``--platform``). Already pinned references stay as they are
+    unless ``update``. ``lockfile`` puts one lock at that path instead of a
+    ``repro.lock`` next to each Dockerfile; ``write_lock=False`` writes none. With
+    ``dry_run`` nothing is written and the report holds the would-be changes.
+    """
+    out, changes, lock_paths = _run(
+        paths,
+        client=client,
+        platforms=platforms,
+        pin_unpinned=True,
+        update_pinned=update,
+        dry_run=dry_run,
+        lockfile=lockfile,
+        write_locks=write_lock,
+        build_args=build_args,
+        now=now,
+    )
+    return PinReport(
+        results=tuple(out.results),
+        changes=tuple(changes),
+        notes=tuple(out.notes),
+        lockfiles=tuple(lock_paths),
+        dry_run=dry_run,
+    )
+
+
+def refresh_paths(
+    paths: Iterable[Path | str],
+    *,
+    client: Resolver,
+    platforms: Sequence[Platform] = (),
+    dry_run: bool = False,
+    lockfile: Path | None = None,
+    write_lock: bool = True,
+    build_args: Mapping[str, str] | None = None,
+    now: Clock | None = None,
+) -> RefreshReport:
+    """Re-resolve the tag of every pinned reference; rewrite the digests of tags that moved.
+
+    Unpinned references are left to ``pin`` (and noted). The report is a summary fit for
+    a pull request (see :func:`repro.pin.render.refresh_markdown`).
+    """
+    out, changes, lock_paths = _run(
+        paths,
+        client=client,
+        platforms=platforms,
+        pin_unpinned=False,
+        update_pinned=True,
+        dry_run=dry_run,
+        lockfile=lockfile,
+        write_locks=write_lock,
+        build_args=build_args,
+        now=now,
+    )
+    summary = tuple(
+        RefreshChange(
+            text=out.first_text[key], name=key[0], tag=key[1], old=key[2], new=key[3], sites=tuple(sites)
+        )
+        for key, sites in out.changes.items()
+    )
+    return RefreshReport(
+        changes=summary,
+        file_changes=tuple(changes),
+        checked=out.checked,
+        notes=tuple(out.notes),
+        lockfiles=tuple(lock_paths),
+        dry_run=dry_run,
+    )
+
+
+# --- check ------------------------------------------------------------------------------
+
+
+def check_paths(
+    paths: Iterable[Path | str],
+    *,
+    client: Resolver | None = None,
+    fresh: bool = False,
+    platforms: Sequence[Platform] = (),
+    lockfile: Path | None = None,
+    build_args: Mapping[str, str] | None = None,
+) -> CheckReport:
+    """Check that every external image is pinned; with ``fresh``, that no tag has moved.
+
+    Without ``fresh`` this reads only the files (and ``repro.lock``, to know which
+    digests are single-platform manifests): no network. ``fresh`` needs ``client``.
+    """
+    if fresh and client is None:
+        raise ValueError("check_paths(fresh=True) needs a client")
+    files = scan_paths(paths, build_args=build_args)
+    locks = _Locks(files, lockfile)
+    findings: list[Finding] = []
+    wanted: dict[ImageRef, list[tuple[Use, ImageRef]]] = {}
+    checked = 0
+    for scanned in files:
+        for use in scanned.uses:
+            site, ref = use.site, use.ref
+            if ref is None:
+                findings.append(
+                    Finding(site, FindingKind.NOTE, f"{use.text} skipped: {use.skip_reason}", use.text)
+                )
+                continue
+            checked += 1
+            if ref.digest is None:
+                findings.append(
+                    Finding(site, FindingKind.UNPINNED, f"{use.text} is not pinned to a digest", use.text)
+                )
+                continue
+            required = required_platforms(use, platforms)
+            entry = locks.old_entry(use, ref)
+            if entry is None and locks.has_lock(use):
+                findings.append(
+                    Finding(
+                        site,
+                        FindingKind.NOTE,
+                        f"{use.text} is not in {locks.by_file[site.file].path} at this digest; run 'repro pin'",
+                        use.text,
+                    )
+                )
+            if fresh and ref.tag is not None:
+                wanted.setdefault(_tag_ref(ref), []).append((use, ref))
+            elif entry is not None:
+                have = [Platform.parse(p) for p in entry.platforms]
+                problem = _platform_problem(use.text, have, entry.media_type in INDEX_TYPES, required)
+                if problem is not None:
+                    findings.append(Finding(site, FindingKind.PLATFORM, problem, use.text))
+    if wanted and client is not None:
+        results = client.resolve_many(sorted(wanted, key=str))
+        for tag_ref, users in wanted.items():
+            result = results.get(tag_ref)
+            for use, ref in users:
+                if ref.digest is None:
+                    continue
+                if result is None or isinstance(result, RegistryError):
+                    why = result if result is not None else "no answer"
+                    findings.append(
+                        Finding(
+                            use.site, FindingKind.REGISTRY, f"could not check {use.text}: {why}", use.text
+                        )
+                    )
+                elif ref.digest != result.digest:
+                    # Strictly "the tag names other bytes now": a pin of one platform's
+                    # manifest inside the tag's index counts as moved too, so that
+                    # check and refresh agree (refresh pins the index).
+                    inside = any(entry.digest == ref.digest for entry in result.platforms)
+                    detail = " (an index that contains the pinned manifest)" if inside else ""
+                    findings.append(
+                        Finding(
+                            use.site,
+                            FindingKind.MOVED,
+                            f"{ref.without_digest().text} has moved: pinned {ref.digest}, "
+                            f"the tag now points to {result.digest}{detail}",
+                            use.text,
+                        )
+                    )
+                else:
+                    have = [p for p, _ in _platform_digests(result)]
+                    problem = _platform_problem(
+                        use.text, have, _is_index(result), required_platforms(use, platforms)
+                    )
+                    if problem is not None:
+                        findings.append(Finding(use.site, FindingKind.PLATFORM, problem, use.text))
+    findings.sort(key=lambda f: (f.site.file, f.site.line, str(f.kind)))
+    return CheckReport(findings=tuple(findings), checked=checked, files=len(files), fresh=fresh)
