@@ -17,12 +17,13 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Protocol
 
 from repro.digest import Digest
 from repro.errors import PlatformNotFoundError, RegistryError
 from repro.fsutil import atomic_write
 from repro.lock import LOCK_FILENAME, LockEntry, Lockfile, lock_key, read_lock, timestamp, write_lock
+from repro.oci.media import INDEX_TYPES
 from repro.pin.model import (
     Action,
     CheckReport,
@@ -53,12 +54,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# The index media types (OCI image index, Docker manifest list). Spelled out rather than
-# imported from repro.registry, whose package import pulls in the HTTP client: the offline
-# `pin --check` must start fast.
-INDEX_TYPES: Final = frozenset(
-    {"application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"}
-)
 
 Clock = Callable[[], datetime.datetime]
 

@@ -13,7 +13,7 @@ from repro.registry.client import (
     Resolved,
 )
 from repro.registry.credentials import Credential, CredentialStore
-from repro.registry.models import AnyManifest, Descriptor, Index, Manifest, parse_manifest
+from repro.oci.models import AnyManifest, Descriptor, Index, Manifest, parse_manifest
 from repro.registry.transport import RetryPolicy
 
 __all__ = [

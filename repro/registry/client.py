@@ -42,11 +42,11 @@ from repro.errors import (
 )
 from repro.platform import Platform
 from repro.reference import ImageRef
-from repro.registry import media
+from repro.oci import media
 from repro.registry.auth import Authenticator, repository_scope
 from repro.registry.credentials import CredentialStore
 from repro.registry.mirrors import Endpoint, endpoints
-from repro.registry.models import AnyManifest, Descriptor, Index, Manifest, index_json, parse_manifest
+from repro.oci.models import AnyManifest, Descriptor, Index, Manifest, index_json, parse_manifest
 from repro.registry.transport import (
     RetryPolicy,
     Transport,

@@ -167,13 +167,6 @@ def test_cli_malformed_dockerfile(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert err.startswith(f"repro: error: {path}:1")
 
 
-def test_index_media_types_match_the_registry_client() -> None:
-    from repro.pin.service import INDEX_TYPES
-    from repro.registry import media
-
-    assert media.INDEX_TYPES == INDEX_TYPES
-
-
 def test_offline_check_does_not_import_the_http_client() -> None:
     import subprocess
     import sys

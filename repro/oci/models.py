@@ -22,8 +22,8 @@ from typing import Any
 
 from repro.digest import Digest
 from repro.errors import ReferenceFormatError, RegistryError, UnsupportedMediaTypeError, UsageError
+from repro.oci import media
 from repro.platform import Platform
-from repro.registry import media
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from repro.digest import Digest
 from repro.errors import RegistryError, UnsupportedMediaTypeError
+from repro.oci import media
+from repro.oci.models import Descriptor, Index, Manifest, index_json, parse_manifest
 from repro.platform import Platform
-from repro.registry import media
-from repro.registry.models import Descriptor, Index, Manifest, index_json, parse_manifest
 
 D1 = "sha256:" + "a" * 64
 D2 = "sha256:" + "b" * 64

@@ -1,0 +1,1 @@
+"""OCI image-spec data: media types, descriptors, manifests and indexes; image layouts on disk."""
