@@ -24,6 +24,7 @@ EXIT_REGISTRY = 3
 EXIT_DOCKERFILE = 4
 EXIT_BUILD = 5
 EXIT_NOT_REPRODUCIBLE = 6
+EXIT_IMAGE = 7
 EXIT_CHANGED = 10
 EXIT_USAGE = 64
 EXIT_CONFIG = 78
@@ -125,6 +126,13 @@ class DockerfileError(Error):
 
     exit_code = EXIT_DOCKERFILE
     default_hint = "fix the Dockerfile at the line shown; nothing was written"
+
+
+class ImageError(Error):
+    """An OCI image or image layout is missing, malformed, corrupted or hostile."""
+
+    exit_code = EXIT_IMAGE
+    default_hint = "check the image path or reference; -v shows the details"
 
 
 class CheckFailedError(Error):
