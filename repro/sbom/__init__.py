@@ -1,0 +1,1 @@
+"""repro sbom: a CycloneDX SBOM read from the image itself."""

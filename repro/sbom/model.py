@@ -1,0 +1,134 @@
+"""What catalogers see and what they report.
+
+A cataloger reads an image's final filesystem through a :class:`FileView` (layers already
+merged, whiteouts applied, nothing extracted to disk) and returns :class:`Package` values.
+The SBOM writer turns those into CycloneDX; nothing in a cataloger knows about CycloneDX.
+
+A new ecosystem is a new module in :mod:`repro.sbom.catalogers` with one class that
+satisfies :class:`Cataloger`, listed in ``repro.sbom.catalogers.ALL``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import BinaryIO, Protocol
+
+from repro.digest import Digest
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One path of the final filesystem and the layer that last wrote it."""
+
+    path: str  # relative, no leading "/" ("usr/bin/curl")
+    type: str  # "file", "dir", "symlink", "hardlink", "char", "block", "fifo"
+    size: int
+    mode: int  # permission bits and setuid/setgid/sticky
+    uid: int
+    gid: int
+    layer: int  # index of the layer that last wrote this path
+    linkname: str = ""
+
+    @property
+    def is_executable(self) -> bool:
+        return self.type == "file" and bool(self.mode & 0o111)
+
+
+class FileView(Protocol):
+    """Read-only access to an image's final filesystem."""
+
+    def entries(self) -> Iterable[FileEntry]:
+        """Every path, in sorted order."""
+        ...
+
+    def entry(self, path: str) -> FileEntry | None:
+        """The entry at ``path`` (symlinks not followed), or None."""
+        ...
+
+    def glob(self, pattern: str) -> list[FileEntry]:
+        """Entries whose path matches a :func:`fnmatch.fnmatchcase` pattern, sorted."""
+        ...
+
+    def read(self, path: str, *, max_size: int = 64 * 1024 * 1024) -> bytes:
+        """The content of a regular file (hard links resolved); ImageError if absent or larger."""
+        ...
+
+    def open(self, path: str) -> BinaryIO:
+        """A stream over a regular file's content, for large files (jars, binaries)."""
+        ...
+
+    def first_layer(self, path: str) -> int | None:
+        """The index of the layer that first created ``path`` and from which it survived."""
+        ...
+
+
+@dataclass(frozen=True)
+class Distro:
+    """The image's operating system, from ``etc/os-release`` (or ``usr/lib/os-release``)."""
+
+    id: str  # "debian"
+    version_id: str | None  # "12"
+    version_codename: str | None = None  # "bookworm"
+    name: str | None = None  # "Debian GNU/Linux"
+    pretty_name: str | None = None
+    id_like: tuple[str, ...] = ()
+
+    @property
+    def purl_distro(self) -> str:
+        """The ``distro=`` qualifier as syft writes it: ``debian-12``."""
+        return f"{self.id}-{self.version_id}" if self.version_id else self.id
+
+
+@dataclass(frozen=True)
+class Package:
+    """A piece of software a cataloger found.
+
+    ``purl`` is the identity (it becomes the CycloneDX bom-ref); two packages with the same
+    purl found at several places are one component with several ``locations``.
+    ``evidence`` is the file that told the cataloger about the package (status file, METADATA,
+    package.json, the jar, the binary); ``files`` are the paths the package owns (so they are
+    not reported as unowned). ``depends_on`` holds purls of other packages, resolved by the
+    cataloger (alternatives and virtual packages already decided).
+    """
+
+    type: str  # "deb", "apk", "rpm", "pypi", "npm", "golang", "maven", "generic"
+    name: str
+    version: str
+    purl: str
+    evidence: tuple[str, ...]
+    licenses: tuple[str, ...] = ()  # SPDX expressions or ids where known, else names
+    files: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    properties: Mapping[str, str] = field(default_factory=dict)  # e.g. "source", "arch"
+    supplier: str | None = None
+    description: str | None = None
+    hashes: Mapping[str, str] = field(default_factory=dict)  # algorithm -> hex (e.g. of a jar)
+
+
+@dataclass(frozen=True)
+class CatalogContext:
+    """What every cataloger may need besides the files."""
+
+    distro: Distro | None
+    architecture: str  # from the image config: "amd64"
+
+
+class Cataloger(Protocol):
+    """Finds one kind of package in a filesystem."""
+
+    name: str  # "dpkg", "python", …
+
+    def catalog(self, fs: FileView, context: CatalogContext) -> Sequence[Package]: ...
+
+
+@dataclass(frozen=True)
+class LayerOrigin:
+    """Where a layer came from: for the ``repro:layer*`` properties of a component."""
+
+    index: int
+    digest: Digest
+    diff_id: Digest
+    created_by: str | None  # the history entry
+    instruction: str | None = None  # "RUN apt-get install …" when known
+    location: str | None = None  # "Dockerfile:7" when known
