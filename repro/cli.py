@@ -60,7 +60,13 @@ def _cmd_resolve(args: argparse.Namespace) -> int:
     platforms = parse_platforms(args.platform) if args.platform else ()
     config = _load_config(args)
     with RegistryClient(config) as client:
-        results = [client.resolve(ref, platforms=platforms) for ref in refs]
+        outcomes = client.resolve_many(refs, platforms=platforms)
+    results = []
+    for ref in dict.fromkeys(refs):
+        outcome = outcomes[ref]
+        if isinstance(outcome, Error):
+            raise outcome
+        results.append(outcome)
     if args.json:
         _print_json([result.to_json() for result in results])
         return EXIT_OK

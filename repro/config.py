@@ -37,7 +37,7 @@ from typing import Any
 
 from repro.errors import ConfigError
 
-DEFAULT_MAX_CONCURRENCY = 8
+DEFAULT_MAX_CONCURRENCY = 16
 DEFAULT_TIMEOUT = 30.0
 
 

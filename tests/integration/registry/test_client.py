@@ -20,9 +20,10 @@ from repro.errors import (
     RegistryError,
     RegistryUnreachableError,
 )
+from repro.oci import media
 from repro.platform import Platform
 from repro.reference import parse_reference
-from repro.registry import Index, Manifest, RegistryClient, media
+from repro.registry import Index, Manifest, RegistryClient
 from tests.testbed import BaseImages, RunningRegistry
 
 

@@ -14,8 +14,9 @@ import pytest
 from repro.config import Config, RegistryConfig
 from repro.digest import Digest
 from repro.errors import DigestMismatchError, NotFoundError, UsageError
+from repro.oci import media
 from repro.reference import parse_reference
-from repro.registry import Manifest, RegistryClient, media
+from repro.registry import Manifest, RegistryClient
 from repro.registry.client import UPLOAD_CHUNK_SIZE
 from tests.testbed import RunningRegistry
 

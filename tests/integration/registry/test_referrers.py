@@ -12,8 +12,9 @@ import requests
 from repro.config import Config, RegistryConfig
 from repro.digest import Digest
 from repro.errors import UsageError
+from repro.oci import media
 from repro.reference import parse_reference
-from repro.registry import Index, RegistryClient, media
+from repro.registry import Index, RegistryClient
 from tests.testbed import RunningRegistry
 
 CONFIG = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
