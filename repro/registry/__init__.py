@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from repro.oci.models import AnyManifest, Descriptor, Index, Manifest, parse_manifest
 from repro.registry.client import (
     MAX_MANIFEST_SIZE,
     PlatformManifest,
@@ -13,7 +14,6 @@ from repro.registry.client import (
     Resolved,
 )
 from repro.registry.credentials import Credential, CredentialStore
-from repro.oci.models import AnyManifest, Descriptor, Index, Manifest, parse_manifest
 from repro.registry.transport import RetryPolicy
 
 __all__ = [

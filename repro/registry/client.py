@@ -40,13 +40,13 @@ from repro.errors import (
     RegistryUnreachableError,
     UsageError,
 )
+from repro.oci import media
+from repro.oci.models import AnyManifest, Descriptor, Index, Manifest, index_json, parse_manifest
 from repro.platform import Platform
 from repro.reference import ImageRef
-from repro.oci import media
 from repro.registry.auth import Authenticator, repository_scope
 from repro.registry.credentials import CredentialStore
 from repro.registry.mirrors import Endpoint, endpoints
-from repro.oci.models import AnyManifest, Descriptor, Index, Manifest, index_json, parse_manifest
 from repro.registry.transport import (
     RetryPolicy,
     Transport,
