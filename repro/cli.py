@@ -104,10 +104,11 @@ def _output_format(args: argparse.Namespace, default: str) -> str:
     return str(args.format or default)
 
 
-def _lockfile_args(args: argparse.Namespace) -> tuple[Path | None, bool]:
+def _lockfile_args(args: argparse.Namespace, config: Config) -> tuple[Path | None, bool]:
+    """The lock file to use (flag, else configuration) and whether to write one."""
     if args.no_lock and args.lockfile is not None:
         raise UsageError("--lockfile and --no-lock are exclusive")
-    return args.lockfile, not args.no_lock
+    return args.lockfile or config.lockfile, not args.no_lock
 
 
 def _cmd_pin(args: argparse.Namespace) -> int:
@@ -123,9 +124,9 @@ def _cmd_pin(args: argparse.Namespace) -> int:
     from repro.registry.client import RegistryClient
 
     paths = args.paths or ["."]
-    lockfile, write_lock = _lockfile_args(args)
-    platforms = _platforms_arg(args)
     config = _load_config(args, Path(paths[0]))
+    lockfile, write_lock = _lockfile_args(args, config)
+    platforms = _platforms_arg(args)
     with RegistryClient(config) as client:
         report = pin_paths(
             paths,
@@ -162,12 +163,13 @@ def _cmd_pin_check(args: argparse.Namespace) -> int:
     from repro.pin.render import check_github, check_human
 
     paths = args.paths or ["."]
-    lockfile, _ = _lockfile_args(args)
+    config = _load_config(args, Path(paths[0]))
+    lockfile, _ = _lockfile_args(args, config)
     platforms = _platforms_arg(args)
     if args.fresh:
         from repro.registry.client import RegistryClient
 
-        with RegistryClient(_load_config(args, Path(paths[0]))) as client:
+        with RegistryClient(config) as client:
             report = check_paths(
                 paths, client=client, fresh=True, platforms=platforms, lockfile=lockfile,
                 build_args=_build_args(args),
@@ -198,9 +200,10 @@ def _cmd_refresh(args: argparse.Namespace) -> int:
     from repro.registry.client import RegistryClient
 
     paths = args.paths or ["."]
-    lockfile, write_lock = _lockfile_args(args)
+    config = _load_config(args, Path(paths[0]))
+    lockfile, write_lock = _lockfile_args(args, config)
     platforms = _platforms_arg(args)
-    with RegistryClient(_load_config(args, Path(paths[0]))) as client:
+    with RegistryClient(config) as client:
         report = refresh_paths(
             paths,
             client=client,

@@ -58,6 +58,8 @@ class Config:
     registries: Mapping[str, RegistryConfig] = field(default_factory=dict)
     #: Seconds to wait for a registry to connect or answer one read.
     timeout: float = DEFAULT_TIMEOUT
+    #: One lock file for every Dockerfile (None: a repro.lock next to each Dockerfile).
+    lockfile: Path | None = None
     #: Where the configuration came from, for messages (None: defaults only).
     source: Path | None = None
 
@@ -67,7 +69,7 @@ class Config:
 
 
 _REGISTRY_KEYS = {"mirrors", "insecure", "ca_file", "max_concurrency"}
-_TOP_KEYS = {"registries", "timeout"}
+_TOP_KEYS = {"registries", "timeout", "lockfile"}
 
 
 def _expect(value: object, kind: type | tuple[type, ...], where: str) -> Any:
@@ -119,7 +121,10 @@ def from_mapping(data: Mapping[str, object], *, base_dir: Path, where: str) -> C
     timeout = float(_expect(data.get("timeout", DEFAULT_TIMEOUT), (int, float), f"{where}: timeout"))
     if timeout <= 0:
         raise ConfigError(f"{where}: timeout must be positive")
-    return Config(registries=registries, timeout=timeout)
+    lockfile = None
+    if "lockfile" in data:
+        lockfile = base_dir / _expect(data["lockfile"], str, f"{where}: lockfile")
+    return Config(registries=registries, timeout=timeout, lockfile=lockfile)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -163,8 +168,11 @@ def _apply_env(config: Config, environ: Mapping[str, str]) -> Config:
     - ``REPRO_INSECURE_REGISTRIES=host[,host…]``
     - ``REPRO_REGISTRY_MIRRORS=host=mirror[;mirror…][,host=…]``
     - ``REPRO_MAX_CONCURRENCY=N`` (every registry)
+    - ``REPRO_LOCKFILE=PATH``
     """
     registries = dict(config.registries)
+    if raw := environ.get("REPRO_LOCKFILE"):
+        config = dataclasses.replace(config, lockfile=Path(raw))
     if raw := environ.get("REPRO_TIMEOUT"):
         try:
             timeout = float(raw)

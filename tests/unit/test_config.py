@@ -133,3 +133,9 @@ def test_missing_explicit_file_and_pyproject_without_table(tmp_path: Path) -> No
     bare = write(tmp_path / "pyproject.toml", '[project]\nname = "x"\n')
     with pytest.raises(ConfigError, match=r"no \[tool.repro\] table"):
         load_config(tmp_path, explicit=bare, environ={})
+
+
+def test_lockfile_is_relative_to_the_config_file_and_overridable(tmp_path: Path) -> None:
+    write(tmp_path / "repro.toml", 'lockfile = "locks/images.lock"\n')
+    assert load_config(tmp_path / "sub", environ={}).lockfile == tmp_path / "locks/images.lock"
+    assert load_config(tmp_path, environ={"REPRO_LOCKFILE": "/x.lock"}).lockfile == Path("/x.lock")
