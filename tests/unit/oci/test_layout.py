@@ -42,7 +42,9 @@ def test_create_write_and_read_an_image(tmp_path: Path) -> None:
     reopened = ImageLayout.open(tmp_path / "img")
     image = reopened.image("latest")
     assert image.digest == digest
-    assert [layer.history.created_by if layer.history else None for layer in image.layers] == ["COPY file /file"]
+    assert [layer.history.created_by if layer.history else None for layer in image.layers] == [
+        "COPY file /file"
+    ]
     assert image.layers[0].diff_id == Digest.of(b"layer-bytes")
     assert reopened.tags() == ["latest"]
     # a single image needs no tag
