@@ -21,8 +21,8 @@ from typing import Protocol
 
 from repro.digest import Digest
 from repro.errors import PlatformNotFoundError, RegistryError
-from repro.fsutil import atomic_write
-from repro.lock import LOCK_FILENAME, LockEntry, Lockfile, lock_key, read_lock, timestamp, write_lock
+from repro.fsutil import atomic_write_many
+from repro.lock import LOCK_FILENAME, LockEntry, Lockfile, lock_key, read_lock, timestamp
 from repro.oci.media import INDEX_TYPES
 from repro.pin.model import (
     Action,
@@ -206,13 +206,16 @@ class _Locks:
     def __init__(self, files: Sequence[ScannedFile], lockfile: Path | None) -> None:
         self.plans: dict[Path, _LockPlan] = {}
         self.by_file: dict[str, _LockPlan] = {}
+        #: Each file's path relative to its lock's directory (as the lock records it).
+        self.relative: dict[str, str] = {}
         for scanned in files:
             path = lockfile if lockfile is not None else scanned.path.parent / LOCK_FILENAME
             key = path.absolute()
             plan = self.plans.get(key)
             if plan is None:
                 plan = self.plans[key] = _LockPlan(path, read_lock(path))
-            plan.scanned.add(_relative(scanned.path, path.parent))
+            self.relative[scanned.display] = _relative(scanned.path, path.parent)
+            plan.scanned.add(self.relative[scanned.display])
             self.by_file[scanned.display] = plan
 
     def old_entry(self, use: Use, ref: ImageRef) -> LockEntry | None:
@@ -249,7 +252,7 @@ class _Locks:
             resolved_at=resolved_at,
             media_type=media_type,
             platforms={str(p): d for p, d in platforms},
-            files=(_relative(scanned.path, plan.path.parent),),
+            files=(self.relative[scanned.display],),
         )
         existing = plan.entries.get(key)
         if existing is None:
@@ -399,16 +402,12 @@ def _run(
                 lock_changes.append(FileChange(plan.path, str(plan.path), old, data))
     if dry_run:
         return out, file_changes + lock_changes, []
-    written: list[FileChange] = []
-    for change in file_changes:
-        atomic_write(change.path, change.new)
-        written.append(_written(change))
-    lock_paths: list[Path] = []
-    for change in lock_changes:
-        write_lock(change.path, Lockfile.loads(change.new, where=str(change.path)))
-        written.append(_written(change))
-        lock_paths.append(change.path)
-    return out, written, lock_paths
+    # Dockerfiles first, then the locks that describe them: a crash in between leaves
+    # locks that lag behind, which the next `pin` repairs, never locks that run ahead.
+    atomic_write_many([(change.path, change.new) for change in file_changes])
+    atomic_write_many([(change.path, change.new) for change in lock_changes])
+    written = [_written(change) for change in file_changes + lock_changes]
+    return out, written, [change.path for change in lock_changes]
 
 
 def _written(change: FileChange) -> FileChange:

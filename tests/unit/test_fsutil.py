@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from repro.fsutil import atomic_write
+from repro.fsutil import atomic_write, atomic_write_many
 
 OLD = b"FROM debian:bookworm\n" * 2000
 NEW = b"FROM debian:bookworm@sha256:" + b"a" * 64 + b"\n" * 2000
@@ -100,7 +100,7 @@ def test_failure_at_any_step_leaves_the_old_file(
 _WRITER = """
 import sys
 from pathlib import Path
-from repro.fsutil import atomic_write
+from repro.fsutil import atomic_write, atomic_write_many
 path = Path(sys.argv[1])
 versions = [Path(sys.argv[2]).read_bytes(), Path(sys.argv[3]).read_bytes()]
 sys.stdout.write("ready\\n"); sys.stdout.flush()
@@ -140,3 +140,32 @@ def test_killed_writer_leaves_old_or_new(tmp_path: Path) -> None:
         for leftover in _leftovers(target.parent):
             (target.parent / leftover).unlink()
     assert seen, "the target was read after every kill"
+
+
+def test_write_many_replaces_each_file_and_keeps_modes(tmp_path: Path) -> None:
+    a, b = tmp_path / "a" / "Dockerfile", tmp_path / "b" / "Dockerfile"
+    for path in (a, b):
+        path.parent.mkdir()
+        path.write_bytes(b"old")
+    a.chmod(0o600)
+    atomic_write_many([(a, b"new a"), (b, b"new b")])
+    assert (a.read_bytes(), b.read_bytes()) == (b"new a", b"new b")
+    assert stat.S_IMODE(a.stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["Dockerfile", "Dockerfile"]
+
+
+def test_write_many_failing_before_the_renames_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.write_bytes(b"old a")
+    b.write_bytes(b"old b")
+
+    def failing_fsync(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    with pytest.raises(OSError, match="Input/output error"):
+        atomic_write_many([(a, b"new a"), (b, b"new b")])
+    assert (a.read_bytes(), b.read_bytes()) == (b"old a", b"old b")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"], "no temporary file is left"
