@@ -1,0 +1,1 @@
+"""Known-answer vectors for the normaliser, and helpers that craft tar streams."""
