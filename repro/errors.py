@@ -152,3 +152,64 @@ class NotReproducibleError(Error):
     """Two builds of the same input produced different images."""
 
     exit_code = EXIT_NOT_REPRODUCIBLE
+
+
+# -- attestations: signing (repro attest) and verification (repro verify-image) ---------
+
+EXIT_ATTESTATION = 20
+EXIT_VERIFICATION = 21
+EXIT_SIGNATURE_INVALID = 22
+EXIT_UNTRUSTED_SIGNER = 23
+EXIT_SUBJECT_MISMATCH = 24
+EXIT_MISSING_ATTESTATION = 25
+
+
+class AttestationError(Error):
+    """An attestation could not be made or signed (statement, key file, password, OIDC token)."""
+
+    exit_code = EXIT_ATTESTATION
+    default_hint = "see 'Signing' in the README; -v shows the details"
+
+
+class VerificationError(Error):
+    """An image's signed attestations could not be verified (malformed bundle, no trust root).
+
+    This is signature verification (``repro verify-image``), not build reproducibility.
+    """
+
+    exit_code = EXIT_VERIFICATION
+    default_hint = "nothing about this image was trusted; -v shows each attestation checked"
+
+
+class SignatureError(VerificationError):
+    """A signature does not verify: the attestation was changed after it was signed."""
+
+    exit_code = EXIT_SIGNATURE_INVALID
+    default_hint = "the bundle or its statement was tampered with; do not use this image"
+
+
+class UntrustedSignerError(VerificationError):
+    """A valid signature, but by another key or identity than the one trusted."""
+
+    exit_code = EXIT_UNTRUSTED_SIGNER
+    default_hint = "check --key, or --certificate-identity and --certificate-oidc-issuer"
+
+
+class SubjectMismatchError(VerificationError):
+    """A signed statement is about another image than the one verified."""
+
+    exit_code = EXIT_SUBJECT_MISMATCH
+    default_hint = "the image was replaced, or an attestation was attached to the wrong image"
+
+
+class MissingAttestationError(VerificationError):
+    """A required attestation (provenance, SBOM, reproducibility) is not attached to the image."""
+
+    exit_code = EXIT_MISSING_ATTESTATION
+    default_hint = "sign and push the attestation (repro release does both), or relax --require"
+
+
+class PolicyError(ConfigError):
+    """A policy cannot be loaded or evaluated (Rego v0 or syntax errors name file:line)."""
+
+    default_hint = "fix the policy at the place shown; 'repro policy test DIR' runs its tests"

@@ -1,0 +1,98 @@
+"""Key pairs: the hint known answer, encryption at rest, passphrases, no overwrite."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import stat
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from repro.attest import keys
+from repro.errors import AttestationError
+
+# The P-256 key whose private scalar is 1 (its public key is the curve's generator).
+GENERATOR_KEY = ec.derive_private_key(1, ec.SECP256R1())
+GENERATOR_SPKI_HEX = (
+    "3059301306072a8648ce3d020106082a8648ce3d03010703420004"
+    "6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296"
+    "4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5"
+)
+GENERATOR_HINT = base64.b64encode(hashlib.sha256(bytes.fromhex(GENERATOR_SPKI_HEX)).digest()).decode()
+
+
+def test_hint_known_answer() -> None:
+    assert keys.public_der(GENERATOR_KEY.public_key()).hex() == GENERATOR_SPKI_HEX
+    assert keys.key_hint(GENERATOR_KEY.public_key()) == GENERATOR_HINT
+    assert (
+        GENERATOR_HINT == "XNJS+wzokyQ2+vjM0QQJgbie5K1rn+niorfnGqyyfNM="
+    )  # openssl dgst -sha256 -binary | base64
+
+
+def test_keygen_writes_an_encrypted_private_key(tmp_path: Path) -> None:
+    pair = keys.write_keypair(tmp_path / "signing", b"correct horse")
+    assert pair.private_key == tmp_path / "signing.key"
+    assert pair.public_key == tmp_path / "signing.pub"
+    text = pair.private_key.read_bytes()
+    assert text.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    assert stat.S_IMODE(pair.private_key.stat().st_mode) == 0o600
+    with pytest.raises(TypeError):  # cryptography itself: a password is needed
+        serialization.load_pem_private_key(text, password=None)
+    loaded = keys.load_private_key(pair.private_key, b"correct horse")
+    public = keys.load_public_key(pair.public_key)
+    assert keys.key_hint(loaded.public_key()) == keys.key_hint(public) == pair.hint
+
+
+def test_wrong_passphrase_is_reported(tmp_path: Path) -> None:
+    pair = keys.write_keypair(tmp_path / "k", b"right")
+    with pytest.raises(AttestationError, match="wrong passphrase"):
+        keys.load_private_key(pair.private_key, b"wrong")
+
+
+def test_keygen_refuses_to_overwrite(tmp_path: Path) -> None:
+    (tmp_path / "k.pub").write_text("keep me")
+    with pytest.raises(AttestationError, match="refusing to overwrite"):
+        keys.write_keypair(tmp_path / "k", b"pw")
+    assert (tmp_path / "k.pub").read_text() == "keep me"
+    assert not (tmp_path / "k.key").exists()
+
+
+def test_empty_passphrase_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(AttestationError, match="empty"):
+        keys.write_keypair(tmp_path / "k", b"")
+    with pytest.raises(AttestationError, match="empty"):
+        keys.read_password(env={keys.PASSWORD_ENV: ""})
+
+
+def test_unencrypted_private_keys_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "plain.key"
+    path.write_bytes(
+        GENERATOR_KEY.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    with pytest.raises(AttestationError, match="not an encrypted"):
+        keys.load_private_key(path, b"anything")
+
+
+def test_other_curves_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "p384.pub"
+    path.write_bytes(keys.public_pem(ec.generate_private_key(ec.SECP384R1()).public_key()))
+    with pytest.raises(AttestationError, match="P-256"):
+        keys.load_public_key(path)
+
+
+def test_password_from_environment_or_prompt() -> None:
+    assert keys.read_password(env={keys.PASSWORD_ENV: "pw"}) == b"pw"
+    answers = iter(["typed", "typed"])
+    assert (
+        keys.read_password(confirm=True, env={}, prompt=lambda _: next(answers), interactive=True) == b"typed"
+    )
+    answers = iter(["one", "two"])
+    with pytest.raises(AttestationError, match="differ"):
+        keys.read_password(confirm=True, env={}, prompt=lambda _: next(answers), interactive=True)
+    with pytest.raises(AttestationError, match="REPRO_KEY_PASSWORD"):
+        keys.read_password(env={}, interactive=False)
