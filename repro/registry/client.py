@@ -17,8 +17,10 @@ import io
 import json
 import logging
 import os
+import secrets
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -68,6 +70,10 @@ MAX_CONFIG_SIZE = 16 * 1024 * 1024
 UPLOAD_CHUNK_SIZE = 8 * 1024 * 1024
 MAX_ERROR_BODY = 64 * 1024
 DEFAULT_RESOLVE_WORKERS = 16
+#: Rounds of read, merge, write and re-read of a referrers fallback index before giving up.
+FALLBACK_INDEX_ATTEMPTS = 8
+#: Least time to wait after writing a fallback index before reading it back (seconds).
+FALLBACK_INDEX_SETTLE = 0.05
 
 PushOutcome = Literal["exists", "mounted", "uploaded"]
 _T = TypeVar("_T")
@@ -385,6 +391,12 @@ class RegistryClient:
         )
 
     def _get_manifest_at(self, ep: Endpoint, reference: str, *, expected: Digest | None) -> AnyManifest:
+        document, _ = self._get_manifest_and_etag(ep, reference, expected=expected)
+        return document
+
+    def _get_manifest_and_etag(
+        self, ep: Endpoint, reference: str, *, expected: Digest | None
+    ) -> tuple[AnyManifest, str | None]:
         what = f"manifest {ep.domain}/{ep.path}{'@' if ':' in reference else ':'}{reference}"
         url = self._url(ep.domain, f"/v2/{ep.path}/manifests/{reference}")
         with self._call(
@@ -399,6 +411,7 @@ class RegistryClient:
                 raise ManifestTooLargeError(f"{what}: more than {MAX_MANIFEST_SIZE} bytes")
             header_digest = _digest_header(response, ep.domain)
             content_type = response.headers.get("Content-Type")
+            etag = response.headers.get("ETag")
         if length is not None and len(data) != length:
             raise RegistryUnreachableError(f"{what}: got {len(data)} of {length} bytes")
         check = expected if expected is not None else header_digest
@@ -407,7 +420,7 @@ class RegistryClient:
             if actual != check:
                 source = "requested" if expected is not None else "announced by the registry"
                 raise DigestMismatchError(f"{what}: content hashes to {actual}, not the {source} {check}")
-        return parse_manifest(data, content_type, digest=check or Digest.of(data))
+        return parse_manifest(data, content_type, digest=check or Digest.of(data)), etag
 
     def fetch_blob(
         self, domain: str, path: str, digest: Digest, dest: BinaryIO | Path, *, size: int | None = None
@@ -667,15 +680,20 @@ class RegistryClient:
         return entries
 
     def _fallback_index(self, domain: str, path: str, subject: Digest) -> Index | None:
+        return self._fallback_index_and_etag(domain, path, subject)[0]
+
+    def _fallback_index_and_etag(
+        self, domain: str, path: str, subject: Digest
+    ) -> tuple[Index | None, str | None]:
         try:
-            document = self._get_manifest_at(
+            document, etag = self._get_manifest_and_etag(
                 Endpoint(domain, path, domain), _fallback_tag(subject), expected=None
             )
         except NotFoundError:
-            return None
+            return None, None
         if not isinstance(document, Index):
             raise RegistryError(f"{domain}/{path}:{_fallback_tag(subject)} is not an index")
-        return document
+        return document, etag
 
     def push_referrer(
         self, domain: str, path: str, manifest_bytes: bytes, media_type: str, subject: Digest
@@ -711,21 +729,52 @@ class RegistryClient:
         return digest
 
     def _add_to_fallback_index(self, domain: str, path: str, subject: Digest, entry: Descriptor) -> None:
+        """Add ``entry`` to the ``<alg>-<hex>`` index, and make sure it stays there.
+
+        Updating the tag is a read-modify-write with no lock: another process that read
+        the index before our write and writes after it drops our entry. The write carries
+        ``If-Match`` (the ETag read), so a registry that honours it refuses a stale write
+        with 412; Distribution 2.8 ignores it. So after each write the index is read again
+        once any writer that could have read the old version has written too (twice our
+        own read-to-write time, plus jitter), and the entry is merged in again if it is
+        gone. Entries are only ever added, so this converges; it gives up after
+        :data:`FALLBACK_INDEX_ATTEMPTS` writes.
+        """
         tag = _fallback_tag(subject)
-        current = self._fallback_index(domain, path, subject)
-        raw_entries: list[dict[str, Any]] = []
-        annotations: Mapping[str, str] | None = None
-        if current is not None:
-            raw = json.loads(current.data)
-            raw_entries = list(raw["manifests"])
-            annotations = current.annotations
-            if any(d.digest == entry.digest for d in current.manifests):
-                logger.debug("%s/%s:%s already lists %s", domain, path, tag, entry.digest)
+        what = f"referrers index {domain}/{path}:{tag}"
+        for attempt in range(FALLBACK_INDEX_ATTEMPTS + 1):
+            started = time.monotonic()
+            current, etag = self._fallback_index_and_etag(domain, path, subject)
+            if current is not None and any(d.digest == entry.digest for d in current.manifests):
+                logger.debug("%s lists %s", what, entry.digest)
                 return
-        raw_entries.append(entry.to_json())
-        data = index_json(raw_entries, annotations=annotations)
-        self._push_manifest(domain, path, tag, data, media_type=media.OCI_INDEX, verify_references=False)
-        logger.debug("%s/%s:%s now lists %d referrer(s)", domain, path, tag, len(raw_entries))
+            if attempt == FALLBACK_INDEX_ATTEMPTS:
+                break
+            if attempt:
+                logger.info("%s: %s was dropped by a concurrent writer; adding it again", what, entry.digest)
+            data = _fallback_index_with(current, entry)
+            headers = {"Content-Type": media.OCI_INDEX}
+            if current is None:
+                headers["If-None-Match"] = "*"
+            elif etag:
+                headers["If-Match"] = etag
+            url = self._url(domain, f"/v2/{path}/manifests/{tag}")
+            with self._call(domain, "PUT", url, _push(path), headers=headers, data=data) as response:
+                if response.status_code == 412:
+                    response.close()
+                    logger.info("%s changed since it was read; reading it again", what)
+                else:
+                    self._check(response, domain, what, ok=(201, 200))
+                    remote = _digest_header(response, domain)
+                    if remote is not None and remote.algorithm == "sha256" and remote != Digest.of(data):
+                        raise DigestMismatchError(f"{what}: the registry stored {remote}, not what was sent")
+            settle = max(FALLBACK_INDEX_SETTLE, 2 * (time.monotonic() - started))
+            time.sleep(settle * (1 + secrets.randbelow(1000) / 1000))
+        raise RegistryError(
+            f"{what}: {entry.digest} kept being dropped by concurrent writers "
+            f"({FALLBACK_INDEX_ATTEMPTS} attempts)",
+            hint="the artifact itself was pushed; run the push again when fewer writers are active",
+        )
 
 
 # -- helpers ----------------------------------------------------------------------------
@@ -737,6 +786,16 @@ def _pull(path: str) -> tuple[str]:
 
 def _push(path: str) -> tuple[str]:
     return (repository_scope(path, ("pull", "push")),)
+
+
+def _fallback_index_with(current: Index | None, entry: Descriptor) -> bytes:
+    """The fallback index ``current`` (entries kept as they are, unknown fields too) plus ``entry``."""
+    raw_entries: list[dict[str, Any]] = []
+    annotations: Mapping[str, str] | None = None
+    if current is not None:
+        raw_entries = list(json.loads(current.data)["manifests"])
+        annotations = current.annotations
+    return index_json([*raw_entries, entry.to_json()], annotations=annotations)
 
 
 def _fallback_tag(subject: Digest) -> str:
