@@ -40,7 +40,15 @@ from repro.errors import Error, ImageError, UsageError
 from repro.fsutil import atomic_write
 from repro.oci import media
 from repro.oci.layout import REF_NAME, ImageLayout
-from repro.oci.models import AnyManifest, Descriptor, Index, Manifest, parse_manifest
+from repro.oci.models import (
+    EMPTY_DESCRIPTOR,
+    EMPTY_JSON,
+    AnyManifest,
+    Descriptor,
+    Index,
+    Manifest,
+    parse_manifest,
+)
 from repro.reference import ImageRef
 
 if TYPE_CHECKING:
@@ -58,8 +66,6 @@ CYCLONEDX_JSON = "application/vnd.cyclonedx+json"
 CREATED = "org.opencontainers.image.created"
 TITLE = "org.opencontainers.image.title"
 #: The empty JSON object, the config of artifacts that have nothing to configure.
-EMPTY_JSON = b"{}"
-EMPTY_DESCRIPTOR = Descriptor(media_type=media.OCI_EMPTY, digest=Digest.of(EMPTY_JSON), size=len(EMPTY_JSON))
 
 BlobOutcome = Literal["exists", "mounted", "uploaded"]
 BlobSource = bytes | Path

@@ -30,7 +30,6 @@ from repro.attest.referrers import (
     EMPTY_CONFIG,
     EMPTY_CONFIG_DESCRIPTOR,
     referrer_manifest,
-    sbom_referrer_manifest,
 )
 from repro.attest.sign import KeylessSigner, KeySigner, Signer, key_signer, keyless_signer, sign_statements
 from repro.attest.statements import (
@@ -81,7 +80,6 @@ __all__ = [
     "parse_bundle",
     "referrer_manifest",
     "reproducibility_statement",
-    "sbom_referrer_manifest",
     "sign_statements",
     "slsa_provenance",
     "write_keypair",

@@ -34,7 +34,7 @@ from repro.errors import ImageError
 from repro.fsutil import atomic_write
 from repro.oci.layout import ImageLayout
 from repro.oci.media import OCI_EMPTY, OCI_INDEX, OCI_MANIFEST
-from repro.oci.models import Descriptor, Manifest, parse_manifest
+from repro.oci.models import EMPTY_DESCRIPTOR, EMPTY_JSON, Descriptor, Manifest, parse_manifest
 
 #: The artifactType (and layer media type) of a Sigstore bundle referrer.
 BUNDLE_ARTIFACT_TYPE: Final = BUNDLE_V03
@@ -47,8 +47,8 @@ ANNOTATION_CREATED: Final = "org.opencontainers.image.created"
 CONTENT_DSSE: Final = "dsse-envelope"
 
 #: The empty config blob of an OCI 1.1 artifact, and its descriptor.
-EMPTY_CONFIG: Final = b"{}"
-EMPTY_CONFIG_DESCRIPTOR: Final = Descriptor(OCI_EMPTY, Digest.of(EMPTY_CONFIG), len(EMPTY_CONFIG))
+EMPTY_CONFIG: Final = EMPTY_JSON
+EMPTY_CONFIG_DESCRIPTOR: Final = EMPTY_DESCRIPTOR
 
 
 def _created(created: datetime | str) -> str:
@@ -85,19 +85,6 @@ def referrer_manifest(
     }
     manifest = _artifact_manifest(
         bundle_bytes, artifact_type=BUNDLE_ARTIFACT_TYPE, subject=subject, annotations=annotations
-    )
-    return manifest, OCI_MANIFEST
-
-
-def sbom_referrer_manifest(
-    sbom_bytes: bytes, *, subject: Descriptor, created: datetime | str
-) -> tuple[bytes, str]:
-    """The artifact manifest for a plain (unsigned) CycloneDX JSON SBOM attached to ``subject``."""
-    manifest = _artifact_manifest(
-        sbom_bytes,
-        artifact_type=CYCLONEDX_ARTIFACT_TYPE,
-        subject=subject,
-        annotations={ANNOTATION_CREATED: _created(created)},
     )
     return manifest, OCI_MANIFEST
 

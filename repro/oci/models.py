@@ -168,6 +168,10 @@ class Index:
 #: What a manifest request can return.
 AnyManifest = Manifest | Index
 
+#: The OCI 1.1 empty JSON blob, the config of artifacts that have none.
+EMPTY_JSON = b"{}"
+EMPTY_DESCRIPTOR = Descriptor(media_type=media.OCI_EMPTY, digest=Digest.of(EMPTY_JSON), size=len(EMPTY_JSON))
+
 
 def parse_manifest(
     data: bytes, content_type: str | None = None, *, digest: Digest | None = None

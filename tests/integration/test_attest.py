@@ -10,6 +10,7 @@ import json
 import logging
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,6 @@ from repro.attest.referrers import (
     CYCLONEDX_ARTIFACT_TYPE,
     EMPTY_CONFIG,
     referrer_manifest,
-    sbom_referrer_manifest,
 )
 from repro.attest.sign import KeylessSigner, KeySigner, Signer
 from repro.attest.statements import (
@@ -41,6 +41,7 @@ from repro.config import Config, RegistryConfig
 from repro.digest import Digest
 from repro.oci import media
 from repro.oci.models import Descriptor
+from repro.push import sbom_referrer
 from repro.registry import RegistryClient
 from tests.attest_double import ISSUER, LocalSigstore
 from tests.testbed import RunningRegistry
@@ -118,9 +119,9 @@ def test_key_signed_attestations_verify_from_the_registry(
     signer = KeySigner(load_private_key(pair.private_key, b"pw"))
     for predicate_type in ALL:
         attest(client, host, path, image, signer, predicate_type=predicate_type)
-    sbom_manifest, media_type = sbom_referrer_manifest(SBOM, subject=image, created=CREATED)
+    sbom = sbom_referrer(SBOM, image, created=datetime(2024, 5, 1, 12, tzinfo=UTC))
     client.push_blob(host, path, Digest.of(SBOM), io.BytesIO(SBOM), len(SBOM))
-    client.push_referrer(host, path, sbom_manifest, media_type, image.digest)
+    client.push_referrer(host, path, sbom.manifest, sbom.media_type, image.digest)
 
     # Found through the fallback tag: the registry has no referrers API.
     assert requests.get(f"{registry.url}/v2/{path}/referrers/{image.digest}", timeout=5).status_code == 404

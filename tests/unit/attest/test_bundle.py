@@ -116,13 +116,3 @@ def test_referrer_manifest_for_a_bundle() -> None:
         created="2024-05-01T12:00:00Z",
     )
     assert again == data
-
-
-def test_plain_sbom_referrer() -> None:
-    sbom = b'{"bomFormat":"CycloneDX"}'
-    data, media_type = referrers.sbom_referrer_manifest(sbom, subject=SUBJECT, created="2024-05-01T12:00:00Z")
-    manifest = parse_manifest(data, media_type)
-    assert isinstance(manifest, Manifest)
-    assert manifest.artifact_type == "application/vnd.cyclonedx+json"
-    assert manifest.layers[0].media_type == "application/vnd.cyclonedx+json"
-    assert manifest.subject == SUBJECT
