@@ -23,11 +23,24 @@ Per-registry settings are tables keyed by registry host::
 
 In ``repro.toml`` the keys sit at the top level; in ``pyproject.toml`` under
 ``[tool.repro]`` (so ``[tool.repro.registries."docker.io"]``).
+
+The policy gate has its own table (see :class:`PolicyConfig`)::
+
+    [policy]
+    disable = ["REPRO-NET-001"]
+    severity = { "REPRO-VER-001" = "note" }
+    allowed_registries = ["docker.io", "ghcr.io/acme"]
+    size_budget_mb = 300
+    policy_dirs = ["policies"]
+    exceptions = [
+      { rule = "REPRO-USER-001", path = "tools/*", reason = "needs root for chroot", expires = "2026-06-30" },
+    ]
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import os
 import tomllib
 from collections.abc import Mapping
@@ -52,6 +65,36 @@ class RegistryConfig:
 
 
 @dataclass(frozen=True)
+class PolicyException:
+    """A finding the policy gate lets pass until ``expires``, for ``reason``.
+
+    It matches findings of ``rule`` whose file matches the glob ``path`` (relative to the
+    configuration file's directory) and whose image matches the glob ``image``; an absent
+    ``path``/``image`` matches any.
+    """
+
+    rule: str
+    reason: str
+    expires: datetime.date
+    path: str | None = None
+    image: str | None = None
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """``[tool.repro.policy]``: how the policy gate judges findings."""
+
+    disable: frozenset[str] = frozenset()
+    severity: Mapping[str, str] = field(default_factory=dict)
+    allowed_registries: tuple[str, ...] = ()
+    size_budget_mb: float | None = None
+    exceptions: tuple[PolicyException, ...] = ()
+    policy_dirs: tuple[Path, ...] = ()
+    #: The directory exception paths are relative to (the configuration file's).
+    base_dir: Path | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything configurable, already validated."""
 
@@ -62,6 +105,8 @@ class Config:
     lockfile: Path | None = None
     #: Where the configuration came from, for messages (None: defaults only).
     source: Path | None = None
+    #: The policy gate's settings.
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
 
     def registry(self, host: str) -> RegistryConfig:
         """The settings for ``host``, or the defaults when it has none."""
@@ -69,7 +114,10 @@ class Config:
 
 
 _REGISTRY_KEYS = {"mirrors", "insecure", "ca_file", "max_concurrency"}
-_TOP_KEYS = {"registries", "timeout", "lockfile"}
+_TOP_KEYS = {"registries", "timeout", "lockfile", "policy"}
+_POLICY_KEYS = {"disable", "severity", "allowed_registries", "size_budget_mb", "exceptions", "policy_dirs"}
+_EXCEPTION_KEYS = {"rule", "path", "image", "reason", "expires"}
+_SEVERITIES = ("error", "warning", "note")
 
 
 def _expect(value: object, kind: type | tuple[type, ...], where: str) -> Any:
@@ -109,6 +157,75 @@ def _registry_from_table(host: str, raw: object, base_dir: Path, where: str) -> 
     )
 
 
+def _strings(raw: object, where: str) -> list[str]:
+    return [_expect(item, str, f"{where}[]") for item in _expect(raw, list, where)]
+
+
+def _exception_from_table(raw: object, base: str) -> PolicyException:
+    table: dict[str, object] = _expect(raw, dict, base)
+    unknown = set(table) - _EXCEPTION_KEYS
+    if unknown:
+        raise ConfigError(f"{base}: unknown key(s) {', '.join(sorted(unknown))}")
+    for key in ("rule", "reason", "expires"):
+        if key not in table:
+            raise ConfigError(
+                f"{base}: '{key}' is required (an exception needs a rule, a reason and an expiry date)"
+            )
+    rule = _expect(table["rule"], str, f"{base}.rule")
+    reason = _expect(table["reason"], str, f"{base}.reason").strip()
+    if not reason:
+        raise ConfigError(f"{base}.reason: must say why the exception exists")
+    expires = table["expires"]
+    if isinstance(expires, str):
+        try:
+            expires = datetime.date.fromisoformat(expires)
+        except ValueError as exc:
+            raise ConfigError(
+                f"{base}.expires: expected a date YYYY-MM-DD, got {table['expires']!r}"
+            ) from exc
+    if isinstance(expires, datetime.datetime) or not isinstance(expires, datetime.date):
+        raise ConfigError(f"{base}.expires: expected a date YYYY-MM-DD, got {expires!r}")
+    path = _expect(table["path"], str, f"{base}.path") if "path" in table else None
+    image = _expect(table["image"], str, f"{base}.image") if "image" in table else None
+    return PolicyException(rule=rule, reason=reason, expires=expires, path=path, image=image)
+
+
+def _policy_from_table(raw: object, base_dir: Path, where: str) -> PolicyConfig:
+    here = f"{where}: policy"
+    table: dict[str, object] = _expect(raw, dict, here)
+    unknown = set(table) - _POLICY_KEYS
+    if unknown:
+        raise ConfigError(f"{here}: unknown key(s) {', '.join(sorted(unknown))}")
+    severity_table: dict[str, object] = _expect(table.get("severity", {}), dict, f"{here}.severity")
+    severity = {}
+    for rule, level in severity_table.items():
+        if level not in _SEVERITIES:
+            raise ConfigError(
+                f'{here}.severity."{rule}": expected one of {", ".join(_SEVERITIES)}, got {level!r}'
+            )
+        severity[rule] = str(level)
+    budget = None
+    if "size_budget_mb" in table:
+        budget = float(_expect(table["size_budget_mb"], (int, float), f"{here}.size_budget_mb"))
+        if budget <= 0:
+            raise ConfigError(f"{here}.size_budget_mb: must be positive")
+    exceptions = tuple(
+        _exception_from_table(item, f"{here}.exceptions[{index}]")
+        for index, item in enumerate(_expect(table.get("exceptions", []), list, f"{here}.exceptions"))
+    )
+    return PolicyConfig(
+        disable=frozenset(_strings(table.get("disable", []), f"{here}.disable")),
+        severity=severity,
+        allowed_registries=tuple(_strings(table.get("allowed_registries", []), f"{here}.allowed_registries")),
+        size_budget_mb=budget,
+        exceptions=exceptions,
+        policy_dirs=tuple(
+            base_dir / d for d in _strings(table.get("policy_dirs", []), f"{here}.policy_dirs")
+        ),
+        base_dir=base_dir,
+    )
+
+
 def from_mapping(data: Mapping[str, object], *, base_dir: Path, where: str) -> Config:
     """Validate a parsed ``[tool.repro]`` (or repro.toml) table."""
     unknown = set(data) - _TOP_KEYS
@@ -124,7 +241,8 @@ def from_mapping(data: Mapping[str, object], *, base_dir: Path, where: str) -> C
     lockfile = None
     if "lockfile" in data:
         lockfile = base_dir / _expect(data["lockfile"], str, f"{where}: lockfile")
-    return Config(registries=registries, timeout=timeout, lockfile=lockfile)
+    policy = _policy_from_table(data["policy"], base_dir, where) if "policy" in data else PolicyConfig()
+    return Config(registries=registries, timeout=timeout, lockfile=lockfile, policy=policy)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -139,3 +139,69 @@ def test_lockfile_is_relative_to_the_config_file_and_overridable(tmp_path: Path)
     write(tmp_path / "repro.toml", 'lockfile = "locks/images.lock"\n')
     assert load_config(tmp_path / "sub", environ={}).lockfile == tmp_path / "locks/images.lock"
     assert load_config(tmp_path, environ={"REPRO_LOCKFILE": "/x.lock"}).lockfile == Path("/x.lock")
+
+
+# --- [tool.repro.policy] ---------------------------------------------------------------
+
+
+def test_policy_table_is_read_with_paths_relative_to_the_file(tmp_path: Path) -> None:
+    write(
+        tmp_path / "pyproject.toml",
+        "[tool.repro.policy]\n"
+        'disable = ["REPRO-NET-001"]\n'
+        'severity = { "REPRO-VER-001" = "note" }\n'
+        'allowed_registries = ["docker.io", "ghcr.io/acme"]\n'
+        "size_budget_mb = 300\n"
+        'policy_dirs = ["policies"]\n'
+        "exceptions = [\n"
+        '  { rule = "REPRO-USER-001", path = "tools/*", reason = "chroot", expires = 2026-06-30 },\n'
+        '  { rule = "REPRO-PIN-001", image = "debian:*", reason = "vendor", expires = "2026-07-01" },\n'
+        "]\n",
+    )
+    policy = load_config(tmp_path, environ={}).policy
+    assert policy.disable == frozenset({"REPRO-NET-001"})
+    assert policy.severity == {"REPRO-VER-001": "note"}
+    assert policy.allowed_registries == ("docker.io", "ghcr.io/acme")
+    assert policy.size_budget_mb == 300.0
+    assert policy.policy_dirs == (tmp_path / "policies",)
+    assert policy.base_dir == tmp_path
+    first, second = policy.exceptions
+    assert (first.rule, first.path, first.expires.isoformat()) == ("REPRO-USER-001", "tools/*", "2026-06-30")
+    assert (second.image, second.expires.isoformat()) == ("debian:*", "2026-07-01")
+
+
+def test_policy_defaults_without_a_table(tmp_path: Path) -> None:
+    policy = load_config(tmp_path, environ={}).policy
+    assert policy.disable == frozenset()
+    assert policy.exceptions == ()
+    assert policy.size_budget_mb is None
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[policy]\ncolour = 1\n", "policy: unknown key(s) colour"),
+        (
+            '[policy]\nseverity = { "X" = "fatal" }\n',
+            'policy.severity."X": expected one of error, warning, note',
+        ),
+        ("[policy]\nsize_budget_mb = 0\n", "size_budget_mb: must be positive"),
+        ('[policy]\ndisable = "X"\n', "policy.disable: expected list"),
+        ('[policy]\nexceptions = [{ rule = "X", expires = 2026-01-01 }]\n', "'reason' is required"),
+        ('[policy]\nexceptions = [{ rule = "X", reason = "r" }]\n', "'expires' is required"),
+        ('[policy]\nexceptions = [{ rule = "X", reason = " ", expires = 2026-01-01 }]\n', "must say why"),
+        (
+            '[policy]\nexceptions = [{ rule = "X", reason = "r", expires = "soon" }]\n',
+            "expected a date YYYY-MM-DD",
+        ),
+        (
+            '[policy]\nexceptions = [{ rule = "X", reason = "r", expires = 2026-01-01, when = 1 }]\n',
+            "unknown key(s) when",
+        ),
+    ],
+)
+def test_invalid_policy_tables_are_rejected(tmp_path: Path, text: str, message: str) -> None:
+    write(tmp_path / "repro.toml", text)
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path, environ={})
+    assert message in str(info.value)

@@ -13,12 +13,11 @@ from repro.digest import Digest
 from repro.errors import ImageError, UsageError
 from repro.oci import media
 from repro.oci.layout import REF_NAME, ImageLayout
-from repro.oci.models import Descriptor, Index, Manifest
+from repro.oci.models import EMPTY_DESCRIPTOR, Descriptor, Index, Manifest
 from repro.platform import Platform
 from repro.push import (
     CREATED,
     CYCLONEDX_JSON,
-    EMPTY_DESCRIPTOR,
     TITLE,
     Artifact,
     BlobPush,
