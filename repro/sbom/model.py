@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from repro.digest import Digest
 
@@ -132,3 +132,36 @@ class LayerOrigin:
     created_by: str | None  # the history entry
     instruction: str | None = None  # "RUN apt-get install …" when known
     location: str | None = None  # "Dockerfile:7" when known
+
+
+# --- optional extras (appended; nothing above depends on them) -------------------------------
+
+#: A cataloger that knows exactly which layer introduced a package (dpkg, from the status
+#: file of each layer) puts the layer index in ``Package.properties`` under this key; for
+#: the others the SBOM writer attributes a package to the layer its evidence came from.
+LAYER_PROPERTY = "repro:layer:index"
+
+
+@runtime_checkable
+class LayeredFileView(FileView, Protocol):
+    """A :class:`FileView` that also remembers every layer's version of some files.
+
+    Which files is decided by the catalogers' ``track`` globs (see :class:`CatalogerHints`).
+    """
+
+    def versions(self, path: str) -> list[tuple[int, bytes | None]]:
+        """(layer index, content) for each layer that wrote ``path``; None where one deleted it."""
+        ...
+
+
+class CatalogerHints(Protocol):
+    """Optional class attributes of a :class:`Cataloger` that make the file scan cheaper.
+
+    ``prefetch``: globs of the files the cataloger will ``read`` (status files, metadata):
+    they are read in the one pass over the layers instead of a second pass per layer.
+    ``track``: globs of files whose version in every layer it needs (``versions``).
+    A cataloger without them still works; its reads may cost a pass over a layer each.
+    """
+
+    prefetch: tuple[str, ...]
+    track: tuple[str, ...]
