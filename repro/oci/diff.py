@@ -30,6 +30,7 @@ from repro.dockerfile import Dockerfile
 from repro.errors import ImageError
 from repro.oci.culprits import Finding, explain
 from repro.oci.history import HistoryMap, LayerOrigin, map_image
+from repro.oci.layertar import ENTRY_TYPES, open_layer_tar
 from repro.oci.layout import Image, ImageLayout, Layer, parse_layout_ref
 
 __all__ = [
@@ -54,17 +55,6 @@ SAMPLE_SIZE = 512
 #: Differing entries kept per layer; the rest are only counted.
 MAX_ENTRIES = 10_000
 _CHUNK = 1024 * 1024
-_TYPES: Mapping[bytes, str] = {
-    tarfile.REGTYPE: "file",
-    tarfile.AREGTYPE: "file",
-    tarfile.CONTTYPE: "file",
-    tarfile.DIRTYPE: "dir",
-    tarfile.SYMTYPE: "symlink",
-    tarfile.LNKTYPE: "hardlink",
-    tarfile.CHRTYPE: "char",
-    tarfile.BLKTYPE: "block",
-    tarfile.FIFOTYPE: "fifo",
-}
 # PAX records that tarfile already turns into TarInfo fields (or that are xattrs).
 _PAX_FIELDS = frozenset({"path", "linkpath", "size", "uid", "gid", "uname", "gname", "mtime"})
 _XATTR_PREFIXES = ("SCHILY.xattr.", "LIBARCHIVE.xattr.")
@@ -363,33 +353,23 @@ def _diff_layer(
 
 
 def scan_layer(layout: ImageLayout, layer: Layer) -> Iterator[EntryState]:
-    """The entries of a layer tar (plain, gzip, bzip2 or xz), streamed from its blob.
+    """The entries of a layer tar (plain or gzip), streamed from its blob.
 
     The blob's digest is checked once the stream has been read to the end.
     """
-    if layer.descriptor.media_type.endswith("+zstd"):
-        raise ImageError(
-            f"layer {layer.index} ({layer.digest.short}) is zstd-compressed, which diff cannot read yet",
-            hint="copy the image with 'skopeo copy --dest-compress-format gzip' and compare again",
-        )
     where = f"layer {layer.index} ({layer.digest.short})"
-    with layout.open_blob(layer.digest) as raw:
-        try:
-            tar = tarfile.open(fileobj=raw, mode="r|*")  # noqa: SIM115 - closed below
-        except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
-            raise ImageError(f"{where}: not a tar archive: {exc}") from exc
-        with tar:
-            while True:
-                try:
-                    member = tar.next()
-                    if member is None:
-                        break
-                    state = _entry_state(tar, member)
-                except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
-                    raise ImageError(f"{where}: unreadable tar stream: {exc}") from exc
-                # A stream-mode TarFile remembers every member; forget them to keep memory flat.
-                tar.members.clear()  # type: ignore[attr-defined]  # typeshed omits it
-                yield state
+    with open_layer_tar(layout, layer) as (tar, _):
+        while True:
+            try:
+                member = tar.next()
+                if member is None:
+                    break
+                state = _entry_state(tar, member)
+            except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+                raise ImageError(f"{where}: unreadable tar stream: {exc}") from exc
+            # A stream-mode TarFile remembers every member; forget them to keep memory flat.
+            tar.members.clear()  # type: ignore[attr-defined]  # typeshed omits it
+            yield state
 
 
 def compare_layers(
@@ -489,7 +469,7 @@ class LayerComparison(NamedTuple):
 
 
 def _entry_state(tar: tarfile.TarFile, member: tarfile.TarInfo) -> EntryState:
-    kind = _TYPES.get(member.type, "other")
+    kind = ENTRY_TYPES.get(member.type, "other")
     digest: str | None = None
     sample: bytes | None = None
     if kind == "file":

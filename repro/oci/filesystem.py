@@ -51,6 +51,7 @@ from typing import IO, BinaryIO, Final
 
 from repro.digest import Digest
 from repro.errors import ImageError
+from repro.oci.layertar import ENTRY_TYPES, open_layer_tar
 from repro.oci.layout import Image, ImageLayout, Layer
 from repro.sbom.model import FileEntry
 
@@ -75,18 +76,6 @@ ELF_MAGIC: Final = b"\x7fELF"
 _CHUNK: Final = 1024 * 1024
 _HEAD: Final = 64
 _SHARED_LIBRARY = re.compile(r"\.so(?:\.[0-9][0-9.]*)?$")
-
-_TYPES: Final = {
-    tarfile.REGTYPE: "file",
-    tarfile.AREGTYPE: "file",
-    tarfile.CONTTYPE: "file",
-    tarfile.DIRTYPE: "dir",
-    tarfile.SYMTYPE: "symlink",
-    tarfile.LNKTYPE: "hardlink",
-    tarfile.CHRTYPE: "char",
-    tarfile.BLKTYPE: "block",
-    tarfile.FIFOTYPE: "fifo",
-}
 
 
 def normalise(name: str) -> str:
@@ -211,7 +200,7 @@ class ImageFilesystem:
                 if target not in ("", ".", ".."):
                     state.whiteouts.append(f"{directory}/{target}" if directory else target)
             return
-        kind = _TYPES.get(member.type)
+        kind = ENTRY_TYPES.get(member.type)
         if kind is None:
             return  # pax/GNU bookkeeping tarfile did not consume, sparse files and the like
         linkname = ""
@@ -570,16 +559,9 @@ class ImageFilesystem:
     @contextmanager
     def _layer_tar(self, layer: Layer) -> Iterator[tarfile.TarFile]:
         self.layer_passes += 1
-        with self.layout.open_blob(layer.digest) as blob:
-            stream = _decompressed(blob, layer)
-            self._compressed[layer.index] = _is_gzip(stream)
-            try:
-                # Large reads: tarfile's default 10 KiB records cost a Python call each.
-                tar = tarfile.open(fileobj=stream, mode="r|", bufsize=_CHUNK)  # noqa: SIM115 (closed below)
-            except tarfile.TarError as exc:
-                raise ImageError(f"layer {layer.digest}: not a tar archive: {exc}") from exc
-            with tar:
-                yield tar
+        with open_layer_tar(self.layout, layer) as (tar, compressed):
+            self._compressed[layer.index] = compressed
+            yield tar
 
 
 def _members(tar: tarfile.TarFile, layer: Layer) -> Iterator[tarfile.TarInfo]:
@@ -645,119 +627,6 @@ class _HeadFirst(io.RawIOBase):
         if self._full is not None:
             self._full.close()
         super().close()
-
-
-class _Gunzip:
-    """A read-only stream of the decompressed bytes of a (possibly multi-member) gzip stream.
-
-    Decompressing in 1 MiB chunks is faster than :mod:`tarfile`'s own 10 KiB reads.
-    """
-
-    def __init__(self, raw: BinaryIO, first: bytes) -> None:
-        self._raw = raw
-        self._pending = first
-        self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        self._buffer = b""
-        self._position = 0
-        self._eof = False
-
-    def _fill(self) -> None:
-        parts = [self._buffer[self._position :]]
-        produced = 0
-        while not self._eof and produced == 0:
-            data = self._pending or self._raw.read(_CHUNK)
-            self._pending = b""
-            if not data:
-                self._eof = True
-                parts.append(self._inflate.flush())
-                break
-            out = self._inflate.decompress(data)
-            while self._inflate.eof and self._inflate.unused_data:
-                rest = self._inflate.unused_data
-                self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                out += self._inflate.decompress(rest)
-            produced = len(out)
-            parts.append(out)
-        self._buffer = b"".join(parts)
-        self._position = 0
-
-    def read(self, size: int = -1) -> bytes:
-        if size < 0:
-            while not self._eof:
-                self._fill()
-            data = self._buffer[self._position :]
-            self._buffer, self._position = b"", 0
-            return data
-        if len(self._buffer) - self._position < size:
-            while not self._eof and len(self._buffer) - self._position < size:
-                self._fill()
-        data = self._buffer[self._position : self._position + size]
-        self._position += len(data)
-        return data
-
-
-class _Prefixed:
-    """``first`` followed by the rest of ``raw`` (to give back bytes read to sniff the format)."""
-
-    def __init__(self, raw: BinaryIO, first: bytes) -> None:
-        self._raw = raw
-        self._first = first
-
-    def read(self, size: int = -1) -> bytes:
-        if self._first:
-            if size < 0:
-                data, self._first = self._first + self._raw.read(), b""
-                return data
-            data, self._first = self._first[:size], self._first[size:]
-            return data
-        return self._raw.read(size)
-
-
-_ZSTD_MAGIC: Final = b"\x28\xb5\x2f\xfd"
-
-
-class _EofGuard:
-    """Refuses to be read on and on past its end.
-
-    :mod:`tarfile` skips a member's data in stream mode by reading it block by block
-    without checking for the end of the stream: a header claiming a 1 TiB member would
-    make it spin for hours on empty reads. Here that is a damaged layer, at once.
-    """
-
-    _EMPTY_READS_ALLOWED: Final = 8
-
-    def __init__(self, raw: _Prefixed | _Gunzip, layer: Layer) -> None:
-        self._raw = raw
-        self._layer = layer
-        self._empty = 0
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._raw.read(size)
-        if data or size == 0:
-            return data
-        self._empty += 1
-        if self._empty > self._EMPTY_READS_ALLOWED:
-            raise ImageError(
-                f"layer {self._layer.digest}: truncated (a member claims more data than there is)"
-            )
-        return data
-
-
-def _is_gzip(stream: object) -> bool:
-    """Whether a stream made by :func:`_decompressed` decompresses gzip."""
-    return isinstance(stream, _EofGuard) and isinstance(stream._raw, _Gunzip)
-
-
-def _decompressed(blob: BinaryIO, layer: Layer) -> IO[bytes]:
-    head = blob.read(4)
-    if head[:2] == b"\x1f\x8b":
-        return _EofGuard(_Gunzip(blob, head), layer)  # type: ignore[return-value]
-    if head == _ZSTD_MAGIC:
-        raise ImageError(
-            f"layer {layer.digest}: zstd-compressed layers are not supported yet",
-            hint="convert the image to gzip layers (e.g. skopeo copy --dest-compress-format gzip)",
-        )
-    return _EofGuard(_Prefixed(blob, head), layer)  # type: ignore[return-value]
 
 
 __all__: Sequence[str] = [
