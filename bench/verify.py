@@ -1,0 +1,168 @@
+"""Benchmark ``repro verify`` against what a user would run by hand: two plain buildah builds.
+
+Starts a plain Distribution registry (tests.testbed) with the busybox and Debian base
+images (setup, not measured), then for each build context of
+``tests/integration/assets`` times, in the same run:
+
+- **buildah x2**: two sequential ``buildah build`` runs with the reproducible recipe
+  (``--isolation chroot --layers --no-cache --pull=always --tls-verify=false --timestamp
+  SDE --identity-label=false``), each in fresh vfs storage of its own: the same engine
+  work repro does, without copying contexts, normalising, comparing or diffing;
+- **repro verify**: the CLI as a subprocess (Python start-up included): two builds
+  (concurrent on ≥ 2 CPUs), normalisation of both, the comparison;
+- **repro verify --sequential**: the same with the builds one after the other, to show
+  what running them concurrently buys.
+
+Prints each time and the ratio ``repro verify / buildah x2``; the goal is ≤ 1.1.
+
+Run: ``.venv/bin/python bench/verify.py`` (about 3 minutes; needs buildah, docker-registry,
+skopeo, mmdebstrap and busybox-static). ``--cases busybox-app`` for a quick run,
+``--repeat 3`` to take the median of three.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.integration.assets import make_context  # noqa: E402
+from tests.testbed import push_base_images, start_plain_registry  # noqa: E402
+
+GOAL = 1.1
+EPOCH = "1704067200"
+#: Context name -> extra ``repro verify`` arguments (the apt example needs scrubbing to
+#: be reproducible; the plain builds do the same engine work either way).
+CASES: dict[str, list[str]] = {
+    "busybox-app": [],
+    "multi-stage": [],
+    "apt-curl": ["--scrub", "apt,dpkg-log,ldconfig"],
+}
+REPRO = [sys.executable, "-m", "repro"]
+
+
+@dataclass(frozen=True)
+class Row:
+    case: str
+    buildah: float
+    verify: float
+    sequential: float | None
+
+    @property
+    def ratio(self) -> float:
+        return self.verify / self.buildah
+
+
+def plain_buildah(context: Path, workdir: Path) -> None:
+    """One build with the reproducible recipe, in fresh storage under ``workdir``."""
+    argv = [
+        "buildah",
+        "--root", str(workdir / "storage"),
+        "--runroot", str(workdir / "run"),
+        "--storage-driver", "vfs",
+        "build",
+        "--isolation", "chroot",
+        "--layers",
+        "--no-cache",
+        "--pull=always",
+        "--tls-verify=false",
+        "--timestamp", EPOCH,
+        "--identity-label=false",
+        "-t", f"oci:{workdir / 'out'}:bench",
+        "-f", str(context / "Dockerfile"),
+        str(context),
+    ]  # fmt: skip
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def time_buildah_twice(context: Path, scratch: Path) -> float:
+    workdirs = [Path(tempfile.mkdtemp(dir=scratch, prefix="buildah-")) for _ in range(2)]
+    try:
+        start = time.perf_counter()
+        for workdir in workdirs:
+            plain_buildah(context, workdir)
+        return time.perf_counter() - start
+    finally:
+        for workdir in workdirs:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def time_repro_verify(context: Path, extra: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    completed = subprocess.run(
+        [*REPRO, "verify", str(context), *extra], env=env, capture_output=True, text=True, check=False
+    )
+    elapsed = time.perf_counter() - start
+    if completed.returncode != 0:
+        sys.exit(
+            f"repro verify {context} failed ({completed.returncode}):\n{completed.stdout}{completed.stderr}"
+        )
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", default=",".join(CASES), help="comma-separated (default: all)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per measurement; the median is shown")
+    parser.add_argument("--no-sequential", action="store_true", help="skip 'repro verify --sequential'")
+    args = parser.parse_args()
+    cases = [c for c in args.cases.split(",") if c]
+    unknown = set(cases) - set(CASES)
+    if unknown:
+        parser.error(f"unknown case(s): {', '.join(sorted(unknown))}")
+    need_debian = any(c != "busybox-app" for c in cases)
+
+    with tempfile.TemporaryDirectory(prefix="repro-bench-verify-") as tmp:
+        scratch = Path(tmp)
+        print("setting up the registry and base images (not measured)…", file=sys.stderr)
+        with start_plain_registry(scratch / "registry") as registry:
+            images = push_base_images(registry, workdir=scratch / "images", debian=need_debian)
+            env = {
+                **os.environ,
+                "REPRO_INSECURE_REGISTRIES": registry.host,
+                "SOURCE_DATE_EPOCH": EPOCH,
+                "PYTHONPATH": str(ROOT),
+            }
+            rows = []
+            for case in cases:
+                context = make_context(case, scratch / "contexts" / case, images)
+                # one untimed run each, so that the page cache treats both alike
+                time_buildah_twice(context, scratch)
+                buildah, verify, sequential = [], [], []
+                for _ in range(args.repeat):
+                    buildah.append(time_buildah_twice(context, scratch))
+                    verify.append(time_repro_verify(context, CASES[case], env))
+                    if not args.no_sequential:
+                        sequential.append(time_repro_verify(context, [*CASES[case], "--sequential"], env))
+                row = Row(
+                    case,
+                    statistics.median(buildah),
+                    statistics.median(verify),
+                    statistics.median(sequential) if sequential else None,
+                )
+                rows.append(row)
+                print(f"  {case}: done", file=sys.stderr)
+
+    print(f"{os.cpu_count()} CPUs; median of {args.repeat} run(s); goal: repro verify / buildah x2 ≤ {GOAL}")
+    print(f"{'case':<14}{'buildah x2':>12}{'repro verify':>14}{'--sequential':>14}{'ratio':>8}")
+    for row in rows:
+        sequential_text = f"{row.sequential:.1f} s" if row.sequential is not None else "-"
+        print(
+            f"{row.case:<14}{row.buildah:>10.1f} s{row.verify:>12.1f} s{sequential_text:>14}"
+            f"{row.ratio:>7.2f}x" + ("" if row.ratio <= GOAL else "  (over the goal)")
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,218 @@
+"""The buildah backend: one ``buildah build`` per request, in storage of its own.
+
+Every build gets a private storage root (``--root``/``--runroot`` under the request's
+``workdir``, with the ``vfs`` driver: overlay adds entries such as ``run/`` to layers) and
+generated ``storage.conf`` and ``registries.conf``, so no two builds share state, cache
+or the machine's container configuration. Only registries configured ``insecure`` are
+spoken to over plain http (per registry, never a global ``--tls-verify=false``).
+
+The flags are the recipe that builds reproducibly with buildah 1.28: ``--isolation
+chroot --layers --no-cache --pull=always --timestamp SDE --identity-label=false``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from repro.build.backend import (
+    BuildEvent,
+    BuildRequest,
+    EngineOutput,
+    ProgressCallback,
+    RegistrySettings,
+    parse_step,
+)
+from repro.errors import BuildError, ProcessError
+from repro.process import Runner, StreamRunner, run, run_streaming
+
+logger = logging.getLogger(__name__)
+
+PROGRAM = "buildah"
+STORAGE_DRIVER = "vfs"
+_VERSION_RE = re.compile(r"version\s+(\S+)")
+_OUTPUT_TAIL_LINES = 30
+
+
+def _toml_string(value: str) -> str:
+    # A JSON string is a valid TOML basic string for everything a host name can hold.
+    return json.dumps(value)
+
+
+def registries_conf(registries: Sequence[RegistrySettings]) -> str:
+    """A containers-registries.conf(5) v2 file for ``registries``.
+
+    Short names resolve to docker.io, as Docker (and repro's reference parser) do.
+    """
+    insecure = {r.host for r in registries if r.insecure}
+    lines = ['unqualified-search-registries = ["docker.io"]', 'short-name-mode = "permissive"', ""]
+    for settings in sorted(registries, key=lambda r: r.host):
+        lines += [
+            "[[registry]]",
+            f"prefix = {_toml_string(settings.host)}",
+            f"location = {_toml_string(settings.host)}",
+            f"insecure = {'true' if settings.insecure else 'false'}",
+        ]
+        for mirror in settings.mirrors:
+            mirror_host = mirror.split("/", 1)[0]
+            lines += [
+                "[[registry.mirror]]",
+                f"location = {_toml_string(mirror)}",
+                f"insecure = {'true' if mirror_host in insecure else 'false'}",
+            ]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def storage_conf(root: Path, runroot: Path) -> str:
+    """A containers-storage.conf(5) that keeps everything under ``root`` with vfs."""
+    return "\n".join(
+        [
+            "[storage]",
+            f"driver = {_toml_string(STORAGE_DRIVER)}",
+            f"graphroot = {_toml_string(str(root))}",
+            f"runroot = {_toml_string(str(runroot))}",
+            "",
+        ]
+    )
+
+
+class BuildahBackend:
+    """Builds with ``buildah build`` (tested with 1.28).
+
+    ``runner`` runs short commands (``buildah --version``); ``stream`` runs the build and
+    feeds its output lines back for progress. Tests substitute both.
+    """
+
+    name = PROGRAM
+
+    def __init__(self, *, runner: Runner = run, stream: StreamRunner = run_streaming) -> None:
+        self._runner = runner
+        self._stream = stream
+        self._version: str | None = None
+
+    def version(self) -> str:
+        if self._version is None:
+            try:
+                completed = self._runner([PROGRAM, "--version"], timeout=60)
+            except ProcessError as exc:
+                raise BuildError(
+                    f"{PROGRAM} cannot be run: {exc}",
+                    hint="install buildah (Debian: apt-get install buildah)",
+                ) from exc
+            text = completed.stdout.decode("utf-8", "replace")
+            match = _VERSION_RE.search(text)
+            self._version = match.group(1) if match else text.strip() or "unknown"
+        return self._version
+
+    def command(self, request: BuildRequest) -> tuple[list[str], dict[str, str]]:
+        """The argv and the extra environment that build ``request`` (files are written too)."""
+        work = request.workdir
+        root, runroot, tmp = work / "storage", work / "run", work / "tmp"
+        for directory in (root, runroot, tmp):
+            directory.mkdir(parents=True, exist_ok=True)
+        registries_file = work / "registries.conf"
+        registries_file.write_text(registries_conf(request.registries))
+        storage_file = work / "storage.conf"
+        storage_file.write_text(storage_conf(root, runroot))
+        env = {
+            "CONTAINERS_REGISTRIES_CONF": str(registries_file),
+            "CONTAINERS_STORAGE_CONF": str(storage_file),
+            "TMPDIR": str(tmp),
+            **request.environment,
+        }
+        epoch = str(request.source_date_epoch)
+        argv = [
+            PROGRAM,
+            "--root",
+            str(root),
+            "--runroot",
+            str(runroot),
+            "--storage-driver",
+            STORAGE_DRIVER,
+            "build",
+            "--isolation",
+            "chroot",
+            "--layers",
+            "--no-cache",
+            "--pull=always",
+            "--timestamp",
+            epoch,
+            "--identity-label=false",
+            "--build-arg",
+            f"SOURCE_DATE_EPOCH={epoch}",
+        ]
+        for name, value in request.build_args.items():
+            argv += ["--build-arg", f"{name}={value}"]
+        for key, value in sorted(request.annotations.items()):
+            argv += ["--annotation", f"{key}={value}"]
+        if request.target:
+            argv += ["--target", request.target]
+        if request.platform:
+            argv += ["--platform", request.platform]
+        if request.auth_file is not None:
+            argv += ["--authfile", str(request.auth_file)]
+        ca_files = [(r.host, r.ca_file) for r in request.registries if r.ca_file is not None]
+        if ca_files:
+            cert_dir = work / "certs"
+            cert_dir.mkdir(exist_ok=True)
+            for host, ca_file in ca_files:
+                shutil.copyfile(ca_file, cert_dir / f"{host.replace(':', '_')}.crt")
+            argv += ["--cert-dir", str(cert_dir)]
+        argv += [
+            "-t",
+            f"oci:{request.output}:{request.tag}",
+            "-f",
+            str(request.dockerfile),
+            str(request.context),
+        ]
+        if request.umask is not None:
+            # The process runner has no umask parameter; a shell sets it and execs buildah.
+            argv = ["sh", "-c", f'umask {request.umask:04o} && exec "$@"', "sh", *argv]
+        return argv, env
+
+    def build(self, request: BuildRequest, *, progress: ProgressCallback | None = None) -> EngineOutput:
+        version = self.version()
+        argv, extra_env = self.command(request)
+        env: Mapping[str, str] = {**os.environ, **extra_env}
+        start = time.monotonic()
+        steps = 0
+
+        def on_line(line: str) -> None:
+            nonlocal steps
+            elapsed = time.monotonic() - start
+            event = parse_step(line, elapsed)
+            if event is not None:
+                steps += 1
+                if progress is not None:
+                    progress(event)
+            if progress is not None:
+                progress(BuildEvent(kind="output", text=line, elapsed=elapsed))
+
+        logger.info("buildah: %s", " ".join(argv))
+        try:
+            completed = self._stream(
+                argv, on_line=on_line, env=env, cwd=request.context, timeout=request.timeout, check=False
+            )
+        except ProcessError as exc:
+            raise BuildError(f"{PROGRAM} build could not run: {exc}", hint=exc.hint) from exc
+        if completed.returncode != 0:
+            tail = "\n".join(
+                completed.stdout.decode("utf-8", "replace").rstrip().splitlines()[-_OUTPUT_TAIL_LINES:]
+            )
+            raise BuildError(f"{PROGRAM} build failed with exit code {completed.returncode}:\n{tail}")
+        return EngineOutput(
+            layout=request.output,
+            tag=request.tag,
+            engine=PROGRAM,
+            engine_version=version,
+            duration=time.monotonic() - start,
+            command=tuple(argv),
+            steps=steps,
+        )

@@ -1,0 +1,340 @@
+"""``repro build``: check pins, pick SOURCE_DATE_EPOCH, run the engine, normalise the result.
+
+    >>> spec = BuildSpec(context=Path("app"), output=Path("out"))   # doctest: +SKIP
+    >>> result = build(spec, config=load_config(Path("app")))       # doctest: +SKIP
+    >>> result.digest, result.reference                             # doctest: +SKIP
+    (Digest('sha256:…'), 'oci:out:latest')
+
+:func:`prepare` does the part that needs no engine (parse, pin check, epoch, registry
+settings); :func:`run_build` does one build in a private work directory. ``repro verify``
+(:mod:`repro.verify`) calls both, twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from repro.build.backend import (
+    Backend,
+    BuildEvent,
+    BuildRequest,
+    BuildResult,
+    EngineOutput,
+    ProgressCallback,
+    RegistrySettings,
+)
+from repro.build.epoch import Epoch, source_date_epoch
+from repro.build.preflight import check_pinned, find_unpinned
+from repro.config import Config
+from repro.digest import Digest
+from repro.dockerfile import StageGraph, build_stage_graph, parse
+from repro.errors import ImageError, ReferenceFormatError, UsageError
+from repro.oci.layout import ImageLayout
+from repro.oci.scrub import resolve_profiles
+from repro.process import Runner, run
+from repro.reference import parse_reference
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TAG = "latest"
+#: SOURCE_DATE_EPOCH in seconds, as the build used it. (The config's ``created`` holds
+#: it too, in RFC 3339; the normaliser drops ``org.opencontainers.image.created``.)
+ANNOTATION_EPOCH = "dev.repro.source-date-epoch"
+#: Seconds one engine run may take before it is stopped.
+BUILD_TIMEOUT = 3600.0
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    """What the user asked to build (the ``repro build`` command line, as a value).
+
+    ``dockerfile`` defaults to ``CONTEXT/Dockerfile``; ``output`` is the OCI layout
+    directory to write (tagged ``tag``), or None to keep nothing (verify without -o).
+    """
+
+    context: Path
+    output: Path | None = None
+    tag: str = DEFAULT_TAG
+    dockerfile: Path | None = None
+    target: str | None = None
+    build_args: Mapping[str, str] = field(default_factory=dict)
+    platform: str | None = None
+    scrub: tuple[str, ...] = ()
+    allow_unpinned: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "build_args", MappingProxyType(dict(self.build_args)))
+
+    @property
+    def dockerfile_path(self) -> Path:
+        return self.dockerfile if self.dockerfile is not None else self.context / "Dockerfile"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A checked :class:`BuildSpec`, ready to hand to an engine (any number of times)."""
+
+    spec: BuildSpec
+    context: Path
+    dockerfile: Path
+    graph: StageGraph
+    epoch: Epoch
+    registries: tuple[RegistrySettings, ...]
+    auth_file: Path | None
+    unpinned: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Variation:
+    """How one build's environment differs from another's (see :mod:`repro.verify`)."""
+
+    label: str = ""
+    environment: Mapping[str, str] = field(default_factory=dict)
+    umask: int | None = None
+    copy_context: bool = False
+
+
+def registry_settings(config: Config, graph: StageGraph) -> tuple[RegistrySettings, ...]:
+    """Settings for every configured registry and every registry the Dockerfile pulls from."""
+    hosts = set(config.registries)
+    for use in graph.external_images():
+        if use.expanded is None:
+            continue
+        try:
+            hosts.add(parse_reference(use.expanded).domain)
+        except ReferenceFormatError:
+            continue
+    settings = []
+    for host in sorted(hosts):
+        registry = config.registry(host)
+        settings.append(
+            RegistrySettings(
+                host=host, insecure=registry.insecure, mirrors=registry.mirrors, ca_file=registry.ca_file
+            )
+        )
+    return tuple(settings)
+
+
+def docker_auth_file(environ: Mapping[str, str] | None = None) -> Path | None:
+    """Docker's config.json (``$DOCKER_CONFIG``, else ``~/.docker``) if it exists."""
+    env = os.environ if environ is None else environ
+    directory = Path(env["DOCKER_CONFIG"]) if env.get("DOCKER_CONFIG") else Path.home() / ".docker"
+    path = directory / "config.json"
+    return path if path.is_file() else None
+
+
+def prepare(spec: BuildSpec, *, config: Config, runner: Runner = run) -> Prepared:
+    """Parse and check the Dockerfile and pick the epoch; refuse unpinned images.
+
+    Raises :class:`~repro.build.preflight.UnpinnedImageError` (unless
+    ``spec.allow_unpinned``), :class:`~repro.errors.DockerfileError`, or
+    :class:`~repro.errors.UsageError` for a missing context or Dockerfile.
+    """
+    context = spec.context.resolve()
+    if not context.is_dir():
+        raise UsageError(f"{spec.context}: build context is not a directory")
+    dockerfile = spec.dockerfile_path.resolve()
+    if not dockerfile.is_file():
+        raise UsageError(f"{spec.dockerfile_path}: Dockerfile not found", hint="name it with -f FILE")
+    graph = build_stage_graph(
+        parse(dockerfile.read_bytes(), filename=str(spec.dockerfile_path)), spec.build_args
+    )
+    resolve_profiles(spec.scrub)  # an unknown profile is a usage error before any build
+    if spec.target is not None and graph.stage(spec.target) is None:
+        raise UsageError(f"--target {spec.target}: no stage of {spec.dockerfile_path} has that name")
+    if spec.allow_unpinned:
+        unpinned = tuple(str(u) for u in find_unpinned(graph))
+        for line in unpinned:
+            logger.warning("not pinned (allowed by --allow-unpinned): %s", line)
+    else:
+        check_pinned(graph)
+        unpinned = ()
+    return Prepared(
+        spec=spec,
+        context=context,
+        dockerfile=dockerfile,
+        graph=graph,
+        epoch=source_date_epoch(context, runner=runner),
+        registries=registry_settings(config, graph),
+        auth_file=docker_auth_file(),
+        unpinned=unpinned,
+    )
+
+
+@contextmanager
+def work_directory(prefix: str = "repro-build-") -> Iterator[Path]:
+    """A private temporary directory, removed afterwards (engine storage can be large)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _copy_context(prepared: Prepared, destination: Path) -> tuple[Path, Path]:
+    """Copy the context to ``destination``; the Dockerfile goes along if it is outside."""
+    shutil.copytree(prepared.context, destination, symlinks=True)
+    try:
+        relative = prepared.dockerfile.relative_to(prepared.context)
+    except ValueError:
+        dockerfile = destination.parent / f"{destination.name}.Dockerfile"
+        shutil.copyfile(prepared.dockerfile, dockerfile)
+        return destination, dockerfile
+    return destination, destination / relative
+
+
+@dataclass(frozen=True)
+class Normalized:
+    """What the normaliser made of an engine's layout."""
+
+    digest: Digest
+    scrubbed: tuple[str, ...] = ()
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+
+def normalize(src: Path, dest: Path, *, tag: str, epoch: int, scrub: tuple[str, ...]) -> Normalized:
+    """Normalise the engine's layout ``src`` into a new layout ``dest`` tagged ``tag``."""
+    from repro.oci.normalize import normalize_layout
+
+    result = normalize_layout(src, dest, tag=tag, source_date_epoch=epoch, scrub=scrub)
+    paths = tuple(sorted({scrubbed.path for scrubbed in result.scrubbed}))
+    return Normalized(digest=result.manifest_digest, scrubbed=paths, info=result.to_json())
+
+
+def _link_blobs(source: ImageLayout, target: ImageLayout) -> None:
+    """Every blob of ``source`` into ``target``: a hard link where possible, else a copy."""
+    for path in sorted((source.path / "blobs").glob("*/*")):
+        if path.name.startswith("."):
+            continue
+        digest = Digest.parse(f"{path.parent.name}:{path.name}")
+        if target.has_blob(digest):
+            continue
+        destination = target.blob_path(digest)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(path, destination)
+        except OSError:
+            target.import_blob(path, digest)
+
+
+def publish(layout: Path, tag: str, output: Path, output_tag: str) -> None:
+    """Add the image ``tag`` of ``layout`` to the layout at ``output`` as ``output_tag``."""
+    source = ImageLayout.open(layout)
+    target = ImageLayout.create(output)
+    _link_blobs(source, target)
+    target.set_tag(output_tag, source.find(tag))
+
+
+def run_build(
+    prepared: Prepared,
+    workdir: Path,
+    *,
+    backend: Backend,
+    variation: Variation | None = None,
+    progress: ProgressCallback | None = None,
+) -> BuildResult:
+    """One engine build of ``prepared`` in ``workdir``, normalised into ``workdir/image``.
+
+    The result's layout is ``workdir/image``; :func:`publish` copies it elsewhere.
+    """
+    variation = variation or Variation()
+    spec = prepared.spec
+    started = time.monotonic()
+
+    def report(event: BuildEvent) -> None:
+        if progress is not None:
+            progress(dataclasses.replace(event, build=variation.label) if variation.label else event)
+
+    context, dockerfile = prepared.context, prepared.dockerfile
+    if variation.copy_context:
+        context, dockerfile = _copy_context(prepared, workdir / "context")
+    raw = workdir / "engine-output"
+    epoch = prepared.epoch
+    request = BuildRequest(
+        context=context,
+        dockerfile=dockerfile,
+        output=raw,
+        tag=spec.tag,
+        source_date_epoch=epoch.value,
+        workdir=workdir / "engine",
+        target=spec.target,
+        build_args=spec.build_args,
+        platform=spec.platform,
+        registries=prepared.registries,
+        auth_file=prepared.auth_file,
+        environment=variation.environment,
+        umask=variation.umask,
+        annotations={ANNOTATION_EPOCH: str(epoch.value)},
+        timeout=BUILD_TIMEOUT,
+    )
+    engine: EngineOutput = backend.build(request, progress=report)
+    report(BuildEvent(kind="phase", text="normalising", elapsed=time.monotonic() - started))
+    image = workdir / "image"
+    normalized = normalize(raw, image, tag=spec.tag, epoch=epoch.value, scrub=spec.scrub)
+    shutil.rmtree(request.workdir, ignore_errors=True)  # engine storage: no longer needed
+    return BuildResult(
+        digest=normalized.digest,
+        layout=image,
+        tag=spec.tag,
+        source_date_epoch=epoch.value,
+        epoch_source=epoch.source,
+        engine=engine.engine,
+        engine_version=engine.engine_version,
+        duration=time.monotonic() - started,
+        scrubbed=normalized.scrubbed,
+        scrub_profiles=spec.scrub,
+        normalizer=normalized.info,
+        unpinned=prepared.unpinned,
+    )
+
+
+def default_backend() -> Backend:
+    from repro.build.buildah import BuildahBackend
+
+    return BuildahBackend()
+
+
+def build(
+    spec: BuildSpec,
+    *,
+    config: Config,
+    backend: Backend | None = None,
+    progress: ProgressCallback | None = None,
+    runner: Runner = run,
+) -> BuildResult:
+    """Build ``spec`` once and write the normalised image to ``spec.output``.
+
+    Returns the :class:`BuildResult` with ``layout`` set to ``spec.output``.
+    """
+    if spec.output is None:
+        raise UsageError("repro build needs an output: -o oci:DIR[:TAG]")
+    prepared = prepare(spec, config=config, runner=runner)
+    with work_directory() as workdir:
+        result = run_build(prepared, workdir, backend=backend or default_backend(), progress=progress)
+        publish(result.layout, result.tag, spec.output, spec.tag)
+    if ImageLayout.open(spec.output).find(spec.tag).digest != result.digest:
+        raise ImageError(f"{spec.output}: the image tagged {spec.tag} is not the one just built")
+    return dataclasses.replace(result, layout=spec.output)
+
+
+__all__ = [
+    "ANNOTATION_EPOCH",
+    "BuildSpec",
+    "Prepared",
+    "Variation",
+    "build",
+    "prepare",
+    "publish",
+    "run_build",
+]

@@ -1,0 +1,95 @@
+"""A build engine stand-in for unit tests: writes a real one-layer image, runs nothing."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from repro.build.backend import BuildRequest, EngineOutput, ProgressCallback, parse_step
+from repro.oci import media
+from repro.oci.layout import ImageLayout
+
+
+def layer_tar(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in sorted(files.items()):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def write_image(
+    output: Path,
+    tag: str,
+    files: dict[str, bytes],
+    created_by: str,
+    annotations: Mapping[str, str] | None = None,
+) -> None:
+    layout = ImageLayout.create(output)
+    layer = layout.write_blob(layer_tar(files), media.OCI_LAYER_TAR)
+    config = {
+        "architecture": "amd64",
+        "os": "linux",
+        "created": "1970-01-01T00:00:00Z",
+        "rootfs": {"type": "layers", "diff_ids": [str(layer.digest)]},
+        "history": [{"created_by": created_by}],
+    }
+    config_desc = layout.write_blob(json.dumps(config, sort_keys=True).encode(), media.OCI_CONFIG)
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": media.OCI_MANIFEST,
+        "config": config_desc.to_json(),
+        "layers": [layer.to_json()],
+        "annotations": dict(annotations or {}),
+    }
+    descriptor = layout.write_blob(json.dumps(manifest, sort_keys=True).encode(), media.OCI_MANIFEST)
+    layout.set_tag(tag, descriptor)
+
+
+@dataclass
+class FakeBackend:
+    """Writes ``/out.txt`` holding ``content``; with ``vary`` the content also names the
+    build's time zone, so two verify builds differ."""
+
+    content: bytes = b"same\n"
+    vary: bool = False
+    name: str = "fake"
+    requests: list[BuildRequest] = field(default_factory=list)
+    #: The files of each build's context, as the engine saw them.
+    context_files: list[list[str]] = field(default_factory=list)
+
+    def version(self) -> str:
+        return "0.0"
+
+    def build(self, request: BuildRequest, *, progress: ProgressCallback | None = None) -> EngineOutput:
+        self.requests.append(request)
+        self.context_files.append(sorted(p.name for p in request.context.iterdir()))
+        step = parse_step("STEP 1/1: RUN echo hi > /out.txt", 0.0)
+        if progress is not None and step is not None:
+            progress(step)
+        content = self.content
+        if self.vary:
+            content += request.environment.get("TZ", "").encode()
+        write_image(
+            request.output,
+            request.tag,
+            {"out.txt": content},
+            "/bin/sh -c echo hi > /out.txt",
+            request.annotations,
+        )
+        return EngineOutput(
+            layout=request.output,
+            tag=request.tag,
+            engine=self.name,
+            engine_version="0.0",
+            duration=0.0,
+            command=("fake",),
+            steps=1,
+        )

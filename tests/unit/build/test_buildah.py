@@ -1,0 +1,214 @@
+"""The buildah backend's command line and output handling, with the processes swapped out."""
+
+from __future__ import annotations
+
+import subprocess
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pytest
+
+from repro.build.backend import BuildEvent, BuildRequest, RegistrySettings, parse_step
+from repro.build.buildah import BuildahBackend, registries_conf
+from repro.errors import BuildError, ProcessError
+from repro.process import LineSink
+
+
+class Recorder:
+    """Plays buildah: answers --version and streams canned build output."""
+
+    def __init__(self, lines: Sequence[str] = (), returncode: int = 0, version: bytes = b"") -> None:
+        self.lines = lines
+        self.returncode = returncode
+        self.version = version or b"buildah version 1.28.2 (image-spec 1.1.0-rc2, runtime-spec 1.0.2-dev)\n"
+        self.calls: list[tuple[list[str], dict[str, str]]] = []
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        input: bytes | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        timeout: float | None = None,
+        check: bool = True,
+    ) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.CompletedProcess(list(argv), 0, self.version, b"")
+
+    def stream(
+        self,
+        argv: Sequence[str],
+        *,
+        on_line: LineSink | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        timeout: float | None = None,
+        check: bool = True,
+    ) -> subprocess.CompletedProcess[bytes]:
+        self.calls.append((list(argv), dict(env or {})))
+        for line in self.lines:
+            if on_line is not None:
+                on_line(line)
+        output = "".join(f"{line}\n" for line in self.lines).encode()
+        return subprocess.CompletedProcess(list(argv), self.returncode, output, output)
+
+
+def request(tmp_path: Path, **changes: object) -> BuildRequest:
+    values: dict[str, object] = {
+        "context": tmp_path / "ctx",
+        "dockerfile": tmp_path / "ctx" / "Dockerfile",
+        "output": tmp_path / "out",
+        "tag": "v1",
+        "source_date_epoch": 1704067200,
+        "workdir": tmp_path / "work",
+    }
+    values.update(changes)
+    return BuildRequest(**values)  # type: ignore[arg-type]
+
+
+def backend(recorder: Recorder) -> BuildahBackend:
+    return BuildahBackend(runner=recorder.run, stream=recorder.stream)
+
+
+def test_command_is_the_reproducible_recipe_in_private_storage(tmp_path: Path) -> None:
+    argv, env = backend(Recorder()).command(
+        request(tmp_path, build_args={"VERSION": "1.2"}, target="final", platform="linux/amd64")
+    )
+    work = tmp_path / "work"
+    assert argv == [
+        "buildah",
+        "--root", str(work / "storage"),
+        "--runroot", str(work / "run"),
+        "--storage-driver", "vfs",
+        "build",
+        "--isolation", "chroot",
+        "--layers",
+        "--no-cache",
+        "--pull=always",
+        "--timestamp", "1704067200",
+        "--identity-label=false",
+        "--build-arg", "SOURCE_DATE_EPOCH=1704067200",
+        "--build-arg", "VERSION=1.2",
+        "--target", "final",
+        "--platform", "linux/amd64",
+        "-t", f"oci:{tmp_path / 'out'}:v1",
+        "-f", str(tmp_path / "ctx" / "Dockerfile"),
+        str(tmp_path / "ctx"),
+    ]  # fmt: skip
+    assert "--tls-verify=false" not in argv
+    assert env["CONTAINERS_REGISTRIES_CONF"] == str(work / "registries.conf")
+    storage = tomllib.loads(Path(env["CONTAINERS_STORAGE_CONF"]).read_text())
+    assert storage == {
+        "storage": {"driver": "vfs", "graphroot": str(work / "storage"), "runroot": str(work / "run")}
+    }
+    assert env["TMPDIR"] == str(work / "tmp")
+
+
+def test_only_registries_configured_insecure_are_spoken_to_over_http(tmp_path: Path) -> None:
+    registries = (
+        RegistrySettings("127.0.0.1:5000", insecure=True),
+        RegistrySettings("docker.io", mirrors=("127.0.0.1:5000/hub", "mirror.example.com")),
+        RegistrySettings("registry.example.com"),
+    )
+    argv, env = backend(Recorder()).command(request(tmp_path, registries=registries))
+    assert not any(arg.startswith("--tls-verify") for arg in argv)
+    conf = tomllib.loads(Path(env["CONTAINERS_REGISTRIES_CONF"]).read_text())
+    assert conf["unqualified-search-registries"] == ["docker.io"]
+    by_host = {entry["location"]: entry for entry in conf["registry"]}
+    assert by_host["127.0.0.1:5000"]["insecure"] is True
+    assert by_host["registry.example.com"]["insecure"] is False
+    assert by_host["docker.io"]["insecure"] is False
+    assert by_host["docker.io"]["mirror"] == [
+        {"location": "127.0.0.1:5000/hub", "insecure": True},
+        {"location": "mirror.example.com", "insecure": False},
+    ]
+
+
+def test_registries_conf_quotes_hosts() -> None:
+    text = registries_conf([RegistrySettings('odd"host')])
+    assert tomllib.loads(text)["registry"][0]["location"] == 'odd"host'
+
+
+def test_annotations_auth_file_and_ca_files(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("PEM")
+    argv, _ = backend(Recorder()).command(
+        request(
+            tmp_path,
+            annotations={"b": "2", "a": "1"},
+            auth_file=tmp_path / "config.json",
+            registries=(RegistrySettings("reg.example.com:5000", ca_file=ca),),
+        )
+    )
+    assert argv[argv.index("--annotation") : argv.index("--annotation") + 4] == [
+        "--annotation", "a=1", "--annotation", "b=2",
+    ]  # fmt: skip
+    assert argv[argv.index("--authfile") + 1] == str(tmp_path / "config.json")
+    cert_dir = Path(argv[argv.index("--cert-dir") + 1])
+    assert (cert_dir / "reg.example.com_5000.crt").read_text() == "PEM"
+
+
+def test_umask_and_environment_variation(tmp_path: Path) -> None:
+    argv, env = backend(Recorder()).command(request(tmp_path, umask=0o002, environment={"TZ": "UTC"}))
+    assert argv[:5] == ["sh", "-c", 'umask 0002 && exec "$@"', "sh", "buildah"]
+    assert env["TZ"] == "UTC"
+
+
+def test_build_streams_steps_as_progress(tmp_path: Path) -> None:
+    lines = [
+        "[1/2] STEP 1/2: FROM busybox@sha256:abc AS build",
+        "Copying blob sha256:123",
+        "[1/2] STEP 2/2: RUN make",
+        "[2/2] STEP 1/2: FROM scratch",
+        "[2/2] STEP 2/2: COPY --from=build /a /a",
+        "[2/2] COMMIT oci:/out:v1",
+    ]
+    recorder = Recorder(lines)
+    events: list[BuildEvent] = []
+    output = backend(recorder).build(request(tmp_path), progress=events.append)
+    steps = [(e.stage, e.stages, e.step, e.steps, e.instruction) for e in events if e.kind == "step"]
+    assert steps == [
+        (1, 2, 1, 2, "FROM busybox@sha256:abc AS build"),
+        (1, 2, 2, 2, "RUN make"),
+        (2, 2, 1, 2, "FROM scratch"),
+        (2, 2, 2, 2, "COPY --from=build /a /a"),
+    ]
+    assert [e.text for e in events if e.kind == "output"] == lines
+    assert output.engine == "buildah"
+    assert output.engine_version == "1.28.2"
+    assert output.steps == 4
+    assert output.layout == tmp_path / "out"
+    argv, env = recorder.calls[0]
+    assert argv[0] == "buildah"
+    assert "PATH" in env  # the engine inherits the environment, plus repro's settings
+    assert env["CONTAINERS_STORAGE_CONF"].endswith("storage.conf")
+
+
+def test_a_failed_build_is_a_build_error_with_the_output_tail(tmp_path: Path) -> None:
+    recorder = Recorder(["STEP 1/2: FROM x", "error: RUN false: exit status 1"], returncode=1)
+    with pytest.raises(BuildError, match=r"(?s)exit code 1:\n.*RUN false: exit status 1"):
+        backend(recorder).build(request(tmp_path))
+
+
+def test_missing_buildah_is_a_build_error(tmp_path: Path) -> None:
+    def missing(argv: Sequence[str], **kwargs: object) -> subprocess.CompletedProcess[bytes]:
+        raise ProcessError("buildah: program not found")
+
+    with pytest.raises(BuildError, match="cannot be run") as info:
+        BuildahBackend(runner=missing).build(request(tmp_path))
+    assert "apt-get install buildah" in info.value.hint
+
+
+def test_parse_step() -> None:
+    event = parse_step("STEP 3/5: RUN echo hi", 1.5)
+    assert event is not None
+    assert (event.stage, event.stages, event.step, event.steps, event.instruction) == (
+        1,
+        1,
+        3,
+        5,
+        "RUN echo hi",
+    )
+    assert parse_step("--> 1234abcd", 1.0) is None
+    assert parse_step("Trying to pull x...", 1.0) is None

@@ -1,0 +1,97 @@
+"""build() and verify() around a stand-in engine: epoch, annotations, output, comparison."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from repro.build import BuildEvent, BuildSpec, build
+from repro.build.pipeline import ANNOTATION_EPOCH
+from repro.config import Config
+from repro.oci.layout import ImageLayout
+from repro.verify import VARIATIONS, verify
+from tests.unit.build.fakes import FakeBackend
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+@pytest.fixture
+def ctx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1704067200")
+    directory = tmp_path / "ctx"
+    directory.mkdir()
+    (directory / "Dockerfile").write_text(f"FROM busybox@{DIGEST}\nRUN echo hi > /out.txt\n")
+    (directory / "data.txt").write_text("data\n")
+    return directory
+
+
+def test_build_writes_the_output_and_reports(ctx: Path, tmp_path: Path) -> None:
+    engine = FakeBackend()
+    events: list[BuildEvent] = []
+    out = tmp_path / "out"
+    result = build(
+        BuildSpec(ctx, output=out, tag="v1", build_args={"A": "1"}),
+        config=Config(),
+        backend=engine,
+        progress=events.append,
+    )
+    assert ImageLayout.open(out).find("v1").digest == result.digest
+    assert result.layout == out
+    assert result.reference == f"oci:{out}:v1"
+    assert (result.source_date_epoch, result.epoch_source) == (1704067200, "environment")
+    request = engine.requests[0]
+    assert request.context == ctx.resolve()
+    assert request.source_date_epoch == 1704067200
+    assert dict(request.build_args) == {"A": "1"}
+    assert dict(request.annotations) == {ANNOTATION_EPOCH: "1704067200"}
+    manifest = ImageLayout.open(out).image("v1").manifest
+    assert manifest.annotations[ANNOTATION_EPOCH] == "1704067200"
+    assert [e.kind for e in events] == ["step", "phase"]
+    assert not request.workdir.exists()  # engine storage is removed
+    as_json = result.to_json()
+    assert as_json["digest"] == str(result.digest)
+    assert as_json["engine"] == {"name": "fake", "version": "0.0"}
+
+
+def test_build_adds_to_an_existing_layout(ctx: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    first = build(BuildSpec(ctx, output=out, tag="a"), config=Config(), backend=FakeBackend())
+    second = build(BuildSpec(ctx, output=out, tag="b"), config=Config(), backend=FakeBackend(b"other"))
+    layout = ImageLayout.open(out)
+    assert sorted(layout.tags()) == ["a", "b"]
+    assert layout.find("a").digest == first.digest
+    assert layout.find("b").digest == second.digest != first.digest
+
+
+def test_verify_same_digest_is_reproducible(ctx: Path, tmp_path: Path) -> None:
+    engine = FakeBackend()
+    out = tmp_path / "out"
+    result = verify(BuildSpec(ctx, output=out), config=Config(), backend=engine, concurrent=True)
+    assert result.reproducible
+    assert result.builds[0].digest == result.builds[1].digest
+    assert ImageLayout.open(out).find("latest").digest == result.digest
+    assert result.to_json()["digest"] == str(result.digest)
+    # two independent copies of the context at different paths, each environment varied
+    first, second = engine.requests
+    assert first.context != second.context != ctx.resolve()
+    assert engine.context_files == [["Dockerfile", "data.txt"]] * 2
+    environments = sorted(sorted(r.environment.items()) for r in engine.requests)
+    assert environments == sorted(sorted(v.environment.items()) for v in VARIATIONS)
+    assert {r.umask for r in engine.requests} == {0o022, 0o002}
+    assert first.workdir != second.workdir
+
+
+def test_verify_different_digests_is_not_reproducible_and_writes_nothing(ctx: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = verify(
+        BuildSpec(ctx, output=out), config=Config(), backend=FakeBackend(vary=True), concurrent=False
+    )
+    assert not result.reproducible
+    assert not out.exists()
+    assert result.diff is not None
+    assert not result.diff.identical
+    assert result.diff.first_differing_layer == 0
+    paths = [entry.path for entry in result.diff.layers[0].entries]
+    assert paths == ["out.txt"]
+    assert result.to_json()["digest"] is None
