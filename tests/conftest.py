@@ -6,6 +6,14 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# No per-example deadline: a loaded 2-core CI machine makes timings meaningless, and
+# hypothesis reports slow examples as failures. In CI the examples are derived from the
+# test itself, so a run is repeatable; on a laptop they vary, to find new cases.
+settings.register_profile("repro", deadline=None)
+settings.register_profile("ci", deadline=None, derandomize=True)
+settings.load_profile("ci" if os.environ.get("CI") == "true" else "repro")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
