@@ -7,8 +7,16 @@
 2. On a copy of ``examples/hello`` (whose Dockerfile says ``FROM debian:bookworm``): shows
    ``repro pin --check`` failing, ``repro pin`` rewriting only the image token, and the
    check passing, offline and against the registry.
-3. Simulates the scheduled base-image refresh: the tag moves to a new image, ``repro
-   refresh`` bumps the pin and prints the pull-request summary.
+3. Releases the pinned app with ``repro release`` (pin check, two builds that must agree,
+   SBOM, policy gate, signed attestations, push by digest, the consumer's check, then the
+   tag) into the local registry, signed with a key from ``repro keygen``, and checks it
+   with ``repro verify-image`` as a consumer would.
+4. Simulates the scheduled base-image refresh: the tag moves to a new image (one Debian
+   package upgraded), ``repro refresh`` bumps the pin and prints the pull-request summary,
+   and the next release's summary lists the packages that changed since the last one.
+
+buildah pulls the base through the same mirror: repro writes the ``docker.io`` mirror of
+``repro.toml`` into the registries.conf it gives buildah.
 
 Every command shown is run for real; the demo stops at the first unexpected exit code.
 """
@@ -18,6 +26,8 @@ from __future__ import annotations
 import difflib
 import io
 import json
+import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -33,6 +43,10 @@ from tests.testbed.registry import RunningRegistry, start_plain_registry
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "build" / "demo"
 MIRROR_NAMESPACE = "hub"
+#: The passphrase of the demo's signing key (a real one comes from a secret store).
+KEY_PASSWORD = "demo passphrase, not a secret"  # noqa: S105
+#: The Debian package the simulated base-image refresh upgrades.
+REFRESHED_PACKAGE = "base-files"
 
 
 def say(text: str) -> None:
@@ -65,19 +79,38 @@ def prepare_app(registry: RunningRegistry) -> Path:
     return app
 
 
-def move_base_tag(registry: RunningRegistry, source_layout: Path) -> None:
-    """Push a new image under ``debian:bookworm``: the base with one more layer."""
+def upgraded_status(rootfs: Path) -> bytes:
+    """The base's dpkg status with :data:`REFRESHED_PACKAGE` one (fake) point release newer."""
+    with tarfile.open(rootfs) as tar:
+        member = next(m for m in tar.getmembers() if m.name.lstrip("./") == "var/lib/dpkg/status")
+        handle = tar.extractfile(member)
+        if handle is None:
+            raise SystemExit("demo: the base image has no dpkg status file")
+        status = handle.read().decode()
+    stanza = re.compile(rf"(Package: {REFRESHED_PACKAGE}\n(?:[^\n]+\n)*?Version: )([^\n]+)")
+    status, count = stanza.subn(lambda m: f"{m.group(1)}{m.group(2)}+refresh1", status, count=1)
+    if count != 1:
+        raise SystemExit(f"demo: {REFRESHED_PACKAGE} is not in the base image")
+    return status.encode()
+
+
+def move_base_tag(registry: RunningRegistry, source_layout: Path, rootfs: Path) -> None:
+    """Push a new image under ``debian:bookworm``: the base with one more layer, in which
+    one package is upgraded (as a point release of the distribution would)."""
     work = WORK / "refreshed-base"
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(source_layout, work)
     layout = ImageLayout.open(work)
     image = layout.image("bookworm")
-    payload = b"refreshed\n"
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        info = tarfile.TarInfo("etc/base-refresh")
-        info.size, info.mtime, info.mode = len(payload), 0, 0o644
-        tar.addfile(info, io.BytesIO(payload))
+        for name, payload in (
+            ("etc/base-refresh", b"refreshed\n"),
+            ("var/lib/dpkg/status", upgraded_status(rootfs)),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(payload), 0, 0o644
+            tar.addfile(info, io.BytesIO(payload))
     layer = layout.write_blob(buffer.getvalue(), media.OCI_LAYER_TAR)
     config = dict(image.config)
     config["rootfs"] = {"type": "layers", "diff_ids": [*config["rootfs"]["diff_ids"], str(layer.digest)]}
@@ -131,12 +164,34 @@ def main() -> int:
         repro(app, "pin", "--check")
         repro(app, "pin", "--check", "--fresh")
 
+        say("release 0.1.0: pin check, two builds, SBOM, policy, sign, push, verify, tag")
+        os.environ["REPRO_KEY_PASSWORD"] = KEY_PASSWORD
+        repro(app, "keygen", "signing")
+        release = f"{registry.host}/hello:0.1.0"
+        repro(app, "release", ".", "--image", release, "--key", "signing.key", "--push", release)
+
+        say("what a consumer runs: verify the signed attestations of the published image")
+        repro(
+            app, "verify-image", release, "--key", "signing.pub", "--require", "provenance,sbom,reproducible"
+        )
+
         say("scheduled refresh: the base image tag moves")
-        move_base_tag(registry, images.debian.layout)
+        if images.debian_rootfs is None:
+            raise SystemExit("demo: the Debian root file system is not cached")
+        move_base_tag(registry, images.debian.layout, images.debian_rootfs)
         repro(app, "pin", "--check", "--fresh", expect=2)
         repro(app, "refresh", "--exit-code", expect=10)
         show_diff(pinned, dockerfile.read_text(), "Dockerfile")
         repro(app, "pin", "--check", "--fresh")
+
+        say("release 0.1.1 on the new base: the summary says which packages changed")
+        update = f"{registry.host}/hello:0.1.1"
+        repro(
+            app, "release", ".", "--image", update, "--key", "signing.key", "--push", update,
+            "--previous-sbom", release,
+        )  # fmt: skip
+        say("the same question asked directly: repro sbom diff")
+        repro(app, "sbom", "diff", release, update)
 
     say(f"done; the working files are in {WORK.relative_to(ROOT)}")
     return 0

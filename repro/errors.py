@@ -213,3 +213,102 @@ class PolicyError(ConfigError):
     """A policy cannot be loaded or evaluated (Rego v0 or syntax errors name file:line)."""
 
     default_hint = "fix the policy at the place shown; 'repro policy test DIR' runs its tests"
+
+
+# -- repro release: the stage that stopped the pipeline ----------------------------------
+
+EXIT_RELEASE_PIN = 30
+EXIT_RELEASE_BUILD = 31
+EXIT_RELEASE_SBOM = 32
+EXIT_RELEASE_POLICY = 33
+EXIT_RELEASE_SIGN = 34
+EXIT_RELEASE_PUSH = 35
+EXIT_RELEASE_VERIFY = 36
+
+
+class ReleaseError(Error):
+    """``repro release`` stopped at a stage; nothing after it ran (nothing pushed or signed).
+
+    Raise it with :meth:`at`, which picks the subclass (and so the exit code) of the stage
+    and keeps the cause's hint. ``report`` is the release report up to the failure, when
+    the pipeline had one.
+    """
+
+    exit_code = EXIT_INTERNAL
+    stage: ClassVar[str] = "release"
+
+    def __init__(self, message: str, *, hint: str | None = None, cause: BaseException | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.cause = cause
+        self.report: object | None = None
+
+    @classmethod
+    def at(cls, stage: str, cause: BaseException) -> ReleaseError:
+        """The error for ``stage`` failing with ``cause``: message and hint name both."""
+        kind = _RELEASE_ERRORS.get(stage, ReleaseError)
+        detail = cause.message if isinstance(cause, Error) else str(cause) or type(cause).__name__
+        hint = cause.hint if isinstance(cause, Error) else None
+        error = kind(f"release stopped at the {stage} stage: {detail}", hint=hint, cause=cause)
+        error.__cause__ = cause
+        return error
+
+
+class ReleasePinError(ReleaseError):
+    """An image of the Dockerfile is not pinned to a digest (release stage ``pin``)."""
+
+    exit_code = EXIT_RELEASE_PIN
+    stage = "pin"
+
+
+class ReleaseBuildError(ReleaseError):
+    """The build failed, or two builds gave different images (release stage ``build``)."""
+
+    exit_code = EXIT_RELEASE_BUILD
+    stage = "build"
+
+
+class ReleaseSbomError(ReleaseError):
+    """The SBOM (or the previous SBOM to compare with) could not be made (stage ``sbom``)."""
+
+    exit_code = EXIT_RELEASE_SBOM
+    stage = "sbom"
+
+
+class ReleasePolicyError(ReleaseError):
+    """The policy gate denied the release, or could not run (release stage ``policy``)."""
+
+    exit_code = EXIT_RELEASE_POLICY
+    stage = "policy"
+
+
+class ReleaseSignError(ReleaseError):
+    """The attestations could not be made or signed (release stage ``sign``)."""
+
+    exit_code = EXIT_RELEASE_SIGN
+    stage = "sign"
+
+
+class ReleasePushError(ReleaseError):
+    """Pushing the image, its referrers or finally its tag failed (stages ``push``, ``tag``)."""
+
+    exit_code = EXIT_RELEASE_PUSH
+    stage = "push"
+
+
+class ReleaseVerifyError(ReleaseError):
+    """The consumer's check of what was pushed failed (release stage ``verify-image``)."""
+
+    exit_code = EXIT_RELEASE_VERIFY
+    stage = "verify-image"
+
+
+_RELEASE_ERRORS: dict[str, type[ReleaseError]] = {
+    "pin": ReleasePinError,
+    "build": ReleaseBuildError,
+    "sbom": ReleaseSbomError,
+    "policy": ReleasePolicyError,
+    "sign": ReleaseSignError,
+    "push": ReleasePushError,
+    "verify-image": ReleaseVerifyError,
+    "tag": ReleasePushError,
+}

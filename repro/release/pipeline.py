@@ -1,0 +1,1102 @@
+"""``repro release``: the whole pipeline, fail-closed.
+
+    pin check → build twice + verify → SBOM → policy gate → attest + sign
+              → push (image and referrers, by digest) → verify-image → tag
+
+Each stage is timed and recorded in a :class:`~repro.release.report.ReleaseReport`. The
+first stage that fails stops the run with a :class:`~repro.errors.ReleaseError` whose
+exit code names the stage; nothing after it runs, so a failed gate never signs and never
+pushes. The tag is the very last write: in a registry the image and its referrers are
+pushed by digest, verified from the registry as a consumer would (``repro
+verify-image``), and only then tagged, so no tag ever points at an image whose
+attestations did not verify. In an OCI layout the export writes the tag last and a
+failed check puts the layout's previous ``index.json`` back.
+
+    >>> options = ReleaseOptions(context=Path("app"), image="registry.example/app:1.0",
+    ...                          push="registry.example/app:1.0")          # doctest: +SKIP
+    >>> report = release(options, config=load_config(Path("app")))         # doctest: +SKIP
+    >>> report.pinned                                                      # doctest: +SKIP
+    'registry.example/app:1.0@sha256:…'
+
+Without ``push`` the release goes to ``./dist`` (an OCI layout with its referrers), and
+without ``key`` a local key pair under ``./.repro`` signs it (see :func:`local_key`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import secrets
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from repro.errors import (
+    AttestationError,
+    CheckFailedError,
+    Error,
+    ImageError,
+    NotReproducibleError,
+    ReleaseError,
+    UsageError,
+    VerificationError,
+)
+from repro.process import Runner, run
+from repro.release.progress import StageEvent, StageProgress
+from repro.release.report import ReleaseReport, StageRecord
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from repro.attest.sign import Signer
+    from repro.attest.statements import BaseImage, SourceContext, Statement
+    from repro.attest.verify import ImageVerification, TrustPolicy
+    from repro.build.backend import Backend, BuildEvent
+    from repro.config import Config
+    from repro.oci.layout import Image, ImageLayout
+    from repro.oci.models import Descriptor
+    from repro.push import Artifact
+    from repro.reference import ImageRef
+    from repro.registry import RegistryClient
+    from repro.verify import VerifyResult
+
+__all__ = [
+    "DEFAULT_DIST",
+    "KEY_DIR",
+    "Destination",
+    "LocalKey",
+    "ReleaseOptions",
+    "destination_for",
+    "local_key",
+    "release",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Where a release goes without ``--push``: an OCI layout, relative to the working directory.
+DEFAULT_DIST: Final = Path("dist")
+#: The JSON report written next to the default layout.
+DEFAULT_REPORT_NAME: Final = "release.json"
+#: The local signing key made on first use (``release.key``, ``.pub``, ``.password``).
+KEY_DIR: Final = Path(".repro")
+KEY_PREFIX: Final = "release"
+PASSWORD_SUFFIX: Final = ".password"  # noqa: S105 (a file name)
+#: Bytes of randomness in a generated key passphrase.
+GENERATED_PASSWORD_BYTES: Final = 32
+
+SignMode = Literal["key", "keyless"]
+
+
+@dataclass(frozen=True)
+class ReleaseOptions:
+    """The ``repro release`` command line, as a value.
+
+    ``image`` is ``NAME:TAG``: the name statements and the SBOM give the image. ``push``
+    is a registry reference, ``oci:DIR[:TAG]``, or None for ``workdir/dist``.
+    ``previous_sbom`` is an SBOM file, ``oci:DIR[:TAG]`` or an image reference to
+    compare the new SBOM with. ``workdir`` holds ``dist/`` and ``.repro/``.
+    """
+
+    context: Path
+    image: str
+    dockerfile: Path | None = None
+    target: str | None = None
+    platform: str | None = None
+    build_args: Mapping[str, str] = field(default_factory=dict)
+    scrub: tuple[str, ...] = ()
+    sign: SignMode = "key"
+    key: Path | None = None
+    identity_token: str | None = None
+    staging: bool = False
+    policy_dirs: tuple[Path, ...] = ()
+    push: str | None = None
+    previous_sbom: str | None = None
+    workdir: Path = Path()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "build_args", MappingProxyType(dict(self.build_args)))
+
+    @property
+    def dockerfile_path(self) -> Path:
+        return self.dockerfile if self.dockerfile is not None else self.context / "Dockerfile"
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where the release goes: a registry repository and tag, or an OCI layout and tag."""
+
+    kind: Literal["registry", "layout"]
+    tag: str
+    ref: ImageRef | None = None  # registry
+    directory: Path | None = None  # layout
+    default: bool = False  # the default ./dist
+
+    @property
+    def text(self) -> str:
+        if self.ref is not None:
+            return f"{self.ref.name}:{self.tag}"
+        return f"oci:{self.directory}:{self.tag}"
+
+    @property
+    def report_path(self) -> Path | None:
+        """Where the JSON report goes when ``--report`` is not given: only into ./dist."""
+        if self.default and self.directory is not None:
+            return self.directory / DEFAULT_REPORT_NAME
+        return None
+
+
+def image_name(text: str) -> ImageRef:
+    """``--image NAME[:TAG]`` parsed; a digest is refused (the digest is what gets built)."""
+    from repro.reference import parse_reference
+
+    ref = parse_reference(text)
+    if ref.digest is not None:
+        raise UsageError(f"--image {text}: give NAME:TAG; the digest is the one the build produces")
+    return ref
+
+
+def destination_for(push: str | None, image: ImageRef, workdir: Path = Path()) -> Destination:
+    """The destination of ``--push`` (default: ``workdir/dist`` with the image's tag)."""
+    tag = image.effective_tag
+    if push is None:
+        return Destination("layout", tag, directory=workdir / DEFAULT_DIST, default=True)
+    if push.startswith("oci:"):
+        from repro.oci.layout import parse_layout_ref
+
+        directory, layout_tag = parse_layout_ref(push)
+        return Destination("layout", layout_tag or tag, directory=directory)
+    from repro.reference import parse_reference
+
+    ref = parse_reference(push)
+    if ref.digest is not None:
+        raise UsageError(f"--push {push}: give REGISTRY/NAME[:TAG]; a release is pushed by tag")
+    return Destination("registry", ref.tag or tag, ref=ref)
+
+
+# -- signing keys --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LocalKey:
+    """The key pair that signs when no ``--key`` is given, and how its passphrase is kept."""
+
+    private_key: Path
+    public_key: Path
+    password: bytes = field(repr=False)
+    created: bool
+    password_file: Path | None
+
+
+def local_key(workdir: Path, env: Mapping[str, str] | None = None) -> LocalKey:
+    """``workdir/.repro/release.key`` (and ``.pub``), created on first use.
+
+    The private key is always encrypted. Its passphrase is ``REPRO_KEY_PASSWORD`` when that
+    is set when the key is made; otherwise a random one is generated and kept in
+    ``release.password`` (mode 0600) next to it, so later runs need no prompt. That makes
+    the key as safe as the directory it is in: it is a key for trying repro out and for
+    local builds; sign real releases with your own key (``--key``) or keyless.
+    """
+    from repro.attest.keys import PASSWORD_ENV, keypair_paths, write_keypair
+
+    env = os.environ if env is None else env
+    directory = workdir / KEY_DIR
+    prefix = directory / KEY_PREFIX
+    private_path, public_path = keypair_paths(prefix)
+    password_path = directory / f"{KEY_PREFIX}{PASSWORD_SUFFIX}"
+    if private_path.exists():
+        if password_path.exists():
+            return LocalKey(private_path, public_path, _read_secret(password_path), False, password_path)
+        if env.get(PASSWORD_ENV):
+            return LocalKey(private_path, public_path, env[PASSWORD_ENV].encode(), False, None)
+        raise AttestationError(
+            f"{private_path}: no passphrase for the release key",
+            hint=f"set {PASSWORD_ENV} to the passphrase it was made with, or remove {directory}",
+        )
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    ignore = directory / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# repro's local signing key: never commit it\n*\n")
+    password_file: Path | None = None
+    if env.get(PASSWORD_ENV):
+        password = env[PASSWORD_ENV].encode()
+    else:
+        password = secrets.token_urlsafe(GENERATED_PASSWORD_BYTES).encode()
+        _write_secret(password_path, password)
+        password_file = password_path
+    try:
+        write_keypair(prefix, password)
+    except BaseException:
+        if password_file is not None:
+            password_file.unlink(missing_ok=True)
+        raise
+    return LocalKey(private_path, public_path, password, True, password_file)
+
+
+def _write_secret(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data + b"\n")
+
+
+def _read_secret(path: Path) -> bytes:
+    try:
+        return path.read_bytes().strip()
+    except OSError as exc:
+        raise AttestationError(f"{path}: cannot read: {exc.strerror}") from exc
+
+
+def public_key_path(private_key: Path) -> Path:
+    """``NAME.pub`` for ``NAME.key`` (else ``PATH.pub``): where ``repro keygen`` puts it."""
+    if private_key.suffix == ".key":
+        return private_key.with_suffix(".pub")
+    return private_key.with_name(private_key.name + ".pub")
+
+
+@dataclass(frozen=True)
+class _Signing:
+    """How this release signs: a ready key signer, or keyless (made at the sign stage)."""
+
+    mode: SignMode
+    signer: Signer | None = None
+    public_key: ec.EllipticCurvePublicKey | None = None
+    description: str = ""
+    staging: bool = False
+
+
+def _prepare_signing(options: ReleaseOptions, report: ReleaseReport, env: Mapping[str, str]) -> _Signing:
+    """Load (or make) the signing key before anything is built: a wrong passphrase should
+    not cost a build. Keyless tokens are fetched at the sign stage: they expire quickly."""
+    if options.sign == "keyless":
+        if options.key is not None:
+            raise UsageError("--key goes with --sign key, not --sign keyless")
+        return _Signing("keyless", description="keyless", staging=options.staging)
+    if options.identity_token is not None or options.staging:
+        raise UsageError("--identity-token and --staging go with --sign keyless")
+    from repro.attest.keys import load_private_key, load_public_key, read_password
+    from repro.attest.sign import KeySigner
+
+    if options.key is not None:
+        private_key = load_private_key(options.key, lambda: read_password(env=env))
+        public_path = public_key_path(options.key)
+    else:
+        made = local_key(options.workdir, env)
+        private_key = load_private_key(made.private_key, made.password)
+        public_path = made.public_key
+        if made.created:
+            kept = (
+                f"its passphrase is in {made.password_file} (mode 0600)"
+                if made.password_file is not None
+                else "encrypted with REPRO_KEY_PASSWORD"
+            )
+            note = (
+                f"created a local signing key {made.private_key} and {made.public_key}; {kept}. "
+                "It is for local releases: sign real ones with --key (repro keygen) or --sign keyless."
+            )
+            report.notes.append(note)
+    signer = KeySigner(private_key)
+    if public_path.exists():
+        public = load_public_key(public_path)
+    else:
+        public = private_key.public_key()
+        report.notes.append(f"{public_path} not found: verifying with the private key's public half")
+    if _hint(public) != signer.hint:
+        raise AttestationError(
+            f"{public_path} is not the public half of the signing key",
+            hint="give the matching NAME.key and NAME.pub (repro keygen writes both)",
+        )
+    return _Signing("key", signer=signer, public_key=public, description=signer.description)
+
+
+def _hint(key: ec.EllipticCurvePublicKey) -> str:
+    from repro.attest.keys import key_hint
+
+    return key_hint(key)
+
+
+# -- stages --------------------------------------------------------------------------------
+
+
+class _Stage:
+    """The stage being run: what it will record, and a way to report steps."""
+
+    def __init__(self, name: str, notify: StageProgress, started: float) -> None:
+        self.name = name
+        self.summary = ""
+        self.details: dict[str, Any] = {}
+        self._notify = notify
+        self._started = started
+
+    def step(self, text: str) -> None:
+        self._notify(StageEvent("step", self.name, text, time.monotonic() - self._started))
+
+
+class _Stages:
+    """Runs stages: times them, records them, and turns a failure into a ReleaseError."""
+
+    def __init__(self, report: ReleaseReport, notify: StageProgress) -> None:
+        self.report = report
+        self.notify = notify
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[_Stage]:
+        started = time.monotonic()
+        current = _Stage(name, self.notify, started)
+        self.notify(StageEvent("start", name, "", 0.0))
+        try:
+            yield current
+        except (Error, OSError) as exc:
+            raise self.fail(current, started, exc) from exc
+        seconds = time.monotonic() - started
+        self.report.stages.append(StageRecord(name, "passed", seconds, current.summary, current.details))
+        self.notify(StageEvent("done", name, current.summary, seconds))
+
+    def fail(self, current: _Stage, started: float, exc: BaseException) -> ReleaseError:
+        seconds = time.monotonic() - started
+        error = ReleaseError.at(current.name, exc)
+        summary = current.summary or (exc.message if isinstance(exc, Error) else str(exc))
+        self.report.stages.append(StageRecord(current.name, "failed", seconds, summary, current.details))
+        self.report.error = {
+            "stage": current.name,
+            "message": error.message,
+            "hint": error.hint,
+            "exit_code": error.exit_code,
+            "cause": type(exc).__name__,
+        }
+        error.report = self.report
+        self.notify(StageEvent("failed", current.name, summary, seconds))
+        return error
+
+
+def release(
+    options: ReleaseOptions,
+    *,
+    config: Config,
+    backend: Backend | None = None,
+    client: RegistryClient | None = None,
+    progress: StageProgress | None = None,
+    signer: Signer | None = None,
+    trust: TrustPolicy | None = None,
+    env: Mapping[str, str] | None = None,
+    runner: Runner = run,
+) -> ReleaseReport:
+    """Run the release pipeline (see the module documentation) and return its report.
+
+    Raises :class:`~repro.errors.ReleaseError` (a subclass per stage, with ``.report``)
+    when a stage fails, and :class:`~repro.errors.UsageError` for options that cannot work
+    before anything runs. ``signer`` and ``trust`` replace the signer the options describe
+    and the trust policy of the consumer check (a private Sigstore deployment, tests);
+    ``client`` is the registry client to push with (one is opened when needed).
+    """
+    env = os.environ if env is None else env
+    notify = progress or (lambda event: None)
+    image = image_name(options.image)
+    destination = destination_for(options.push, image, options.workdir)
+    dockerfile = options.dockerfile_path
+    if not options.context.is_dir():
+        raise UsageError(f"{options.context}: build context is not a directory")
+    if not dockerfile.is_file():
+        raise UsageError(f"{dockerfile}: Dockerfile not found", hint="name it with -f FILE")
+    if (signer is None) != (trust is None):
+        raise UsageError("release(): give both signer and trust, or neither")
+    report = ReleaseReport(image=image.text, destination=destination.text)
+    stages = _Stages(report, notify)
+
+    if signer is not None:
+        signing = _Signing(options.sign, signer=signer, description=signer.description)
+    else:
+        started = time.monotonic()
+        try:
+            signing = _prepare_signing(options, report, env)
+        except AttestationError as exc:
+            raise stages.fail(_Stage("sign", notify, started), started, exc) from exc
+
+    from repro.build.pipeline import work_directory
+
+    with work_directory("repro-release-") as work:
+        _pin_stage(stages, options, config)
+        built = _build_stage(
+            stages, options, config=config, image=image, backend=backend, work=work, report=report
+        )
+        layout, built_image, sbom = _sbom_stage(
+            stages, options, config=config, image=image, built=built, report=report
+        )
+        _policy_stage(
+            stages,
+            options,
+            config=config,
+            built=built,
+            layout=layout,
+            built_image=built_image,
+            sbom=sbom,
+            signing=signing,
+            report=report,
+        )
+        artifacts = _sign_stage(
+            stages,
+            options,
+            image=image,
+            built=built,
+            built_image=built_image,
+            sbom=sbom,
+            signing=signing,
+            report=report,
+            runner=runner,
+        )
+        if destination.kind == "registry":
+            _release_to_registry(
+                stages,
+                destination,
+                layout=layout,
+                built_image=built_image,
+                artifacts=artifacts,
+                signing=signing,
+                trust=trust,
+                config=config,
+                client=client,
+                report=report,
+            )
+        else:
+            _release_to_layout(
+                stages,
+                destination,
+                layout=layout,
+                built_image=built_image,
+                artifacts=artifacts,
+                signing=signing,
+                trust=trust,
+                report=report,
+            )
+    return report
+
+
+def _pin_stage(stages: _Stages, options: ReleaseOptions, config: Config) -> None:
+    from repro.pin import check_paths
+
+    with stages.stage("pin") as st:
+        st.step(f"checking {options.dockerfile_path}")
+        check = check_paths(
+            [options.dockerfile_path], lockfile=config.lockfile, build_args=options.build_args
+        )
+        st.details = check.to_json()
+        if check.exit_code != 0:
+            problems = "; ".join(f.message for f in check.errors) or "see the report"
+            raise CheckFailedError(
+                f"{len(check.errors)} image reference(s) not pinned: {problems}",
+                hint="run 'repro pin' and commit the result",
+            )
+        st.summary = f"{check.checked} image reference(s) pinned to a digest"
+
+
+@dataclass(frozen=True)
+class _Built:
+    result: VerifyResult
+    started: datetime
+    finished: datetime
+    layout: Path
+    tag: str
+
+
+def _build_stage(
+    stages: _Stages,
+    options: ReleaseOptions,
+    *,
+    config: Config,
+    image: ImageRef,
+    backend: Backend | None,
+    work: Path,
+    report: ReleaseReport,
+) -> _Built:
+    from repro.build.pipeline import BuildSpec
+    from repro.verify import verify
+
+    with stages.stage("build") as st:
+
+        def forward(event: BuildEvent) -> None:
+            if event.kind == "output":
+                return
+            who = f"[{event.build}] " if event.build else ""
+            if event.kind == "step":
+                st.step(f"{who}step {event.step}/{event.steps}: {event.instruction}")
+            else:
+                st.step(f"{who}{event.text}")
+
+        tag = image.effective_tag
+        spec = BuildSpec(
+            context=options.context,
+            output=work / "image",
+            tag=tag,
+            dockerfile=options.dockerfile,
+            target=options.target,
+            build_args=options.build_args,
+            platform=options.platform,
+            scrub=options.scrub,
+        )
+        started = datetime.now(UTC)
+        result = verify(spec, config=config, backend=backend, progress=forward)
+        finished = datetime.now(UTC)
+        report.digests = tuple(str(b.digest) for b in result.builds)
+        report.reproducible = result.reproducible
+        st.details = result.to_json()
+        if not result.reproducible:
+            if result.diff is not None:
+                from repro.oci.diff import render_text
+
+                report.diff_text = render_text(result.diff)
+            first, second = result.builds
+            raise NotReproducibleError(
+                f"not reproducible: two builds gave {first.digest} and {second.digest}",
+                hint="the report shows what differs and how to fix it; 'repro verify' does the same alone",
+            )
+        if result.output is None:
+            raise ImageError("the build wrote no image")  # verify() writes it when reproducible
+        report.digest = str(result.digest)
+        mode = "concurrently" if result.concurrent else "one after the other"
+        st.summary = f"reproducible {result.digest} (two builds {mode})"
+        return _Built(result, started, finished, result.output, tag)
+
+
+def _sbom_stage(
+    stages: _Stages,
+    options: ReleaseOptions,
+    *,
+    config: Config,
+    image: ImageRef,
+    built: _Built,
+    report: ReleaseReport,
+) -> tuple[ImageLayout, Image, bytes]:
+    from repro.oci.layout import ImageLayout
+    from repro.sbom.generate import generate_sbom
+
+    with stages.stage("sbom") as st:
+        layout = ImageLayout.open(built.layout)
+        built_image = layout.image(built.tag)
+        st.step("reading the layers")
+        sbom = generate_sbom(
+            layout,
+            built_image,
+            name=image.path.rsplit("/", 1)[-1],
+            repository_url=image.name,
+            tag=built.tag,
+            dockerfile=options.dockerfile_path,
+        )
+        report.sbom_components = sbom_counts(sbom)
+        total = sum(report.sbom_components.values())
+        st.summary = f"{total} component(s)"
+        st.details = {"components": dict(report.sbom_components), "bytes": len(sbom)}
+        if options.previous_sbom is not None:
+            from repro.sbom.diff import diff_sboms
+
+            st.step(f"comparing with {options.previous_sbom}")
+            previous = load_sbom(options.previous_sbom, config)
+            report.previous_sbom = options.previous_sbom
+            report.sbom_diff = diff_sboms(previous, sbom)
+            d = report.sbom_diff
+            st.summary += (
+                f"; since the previous SBOM: {len(d.added)} added, {len(d.removed)} removed, "
+                f"{len(d.upgraded)} upgraded, {len(d.downgraded)} downgraded"
+            )
+        return layout, built_image, sbom
+
+
+def sbom_counts(sbom: bytes) -> dict[str, int]:
+    """Components of a CycloneDX JSON SBOM by purl type (``deb``, ``pypi``…; else the type)."""
+    document = json.loads(sbom)
+    counts: dict[str, int] = {}
+    for component in document.get("components") or []:
+        if not isinstance(component, dict):
+            continue
+        purl = component.get("purl")
+        kind = purl[4:].split("/", 1)[0] if isinstance(purl, str) and purl.startswith("pkg:") else None
+        kind = kind or str(component.get("type", "unknown"))
+        counts[kind] = counts.get(kind, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def load_sbom(source: str, config: Config) -> bytes:
+    """An SBOM from a file, or made from an image (``oci:DIR[:TAG]`` or a reference)."""
+    path = Path(source)
+    if not source.startswith("oci:") and path.is_file():
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"--previous-sbom {source}: cannot read: {exc.strerror}") from exc
+    from repro.sbom.generate import sbom_for_reference
+
+    return sbom_for_reference(source, config=None if source.startswith("oci:") else config)
+
+
+def _policy_stage(
+    stages: _Stages,
+    options: ReleaseOptions,
+    *,
+    config: Config,
+    built: _Built,
+    layout: ImageLayout,
+    built_image: Image,
+    sbom: bytes,
+    signing: _Signing,
+    report: ReleaseReport,
+) -> None:
+    from repro.dockerfile import parse
+    from repro.oci.filesystem import ImageFilesystem
+    from repro.oci.history import map_image
+    from repro.policy import LayerFacts, ReleaseFacts, SignatureFacts, check_release, scan_files
+
+    with stages.stage("policy") as st:
+        dockerfile = options.dockerfile_path
+        parsed = parse(dockerfile.read_bytes(), filename=str(dockerfile))
+        origins = map_image(built_image, parsed, target=options.target, build_args=options.build_args)
+        locations = {
+            layer.index: location
+            for layer in built_image.layers
+            if (origin := origins.origin(layer.index)) is not None
+            and origin.source == "instruction"
+            and (location := origin.location) is not None
+        }
+        st.step("scanning the image's files")
+        files = scan_files(ImageFilesystem.scan(layout, built_image), layer_locations=locations)
+        first, second = built.result.builds
+        # The signatures this release will make. They count as verified here because the
+        # release fails closed: it ends only after the consumer's check of exactly these
+        # signatures (the verify-image stage) has passed.
+        kind = "key" if signing.mode == "key" else "sigstore"
+        facts = ReleaseFacts(
+            image_digest=str(built_image.digest),
+            image_config=built_image.config,
+            layers=[
+                LayerFacts(
+                    digest=str(layer.digest),
+                    size=layer.descriptor.size,
+                    created_by=layer.history.created_by if layer.history is not None else None,
+                    location=locations.get(layer.index),
+                )
+                for layer in built_image.layers
+            ],
+            file_findings=files.findings,
+            files_scanned=files.scanned,
+            sbom=json.loads(sbom),
+            reproducible=True,
+            digests=(str(first.digest), str(second.digest)),
+            signatures=[
+                SignatureFacts(subject=subject, verified=True, kind=kind, identity=signing.description)
+                for subject in ("provenance", "sbom", "image")
+            ],
+            source_date_epoch=first.source_date_epoch,
+        )
+        st.step("evaluating the policies")
+        verdict = check_release(
+            dockerfile,
+            facts,
+            config=config.policy,
+            policy_dirs=options.policy_dirs,
+            build_args=options.build_args,
+            config_file=str(config.source) if config.source else None,
+        )
+        report.policy = verdict
+        st.summary = verdict.summary()
+        st.details = {"files_scanned": files.scanned, "counts": verdict.counts()}
+        if verdict.denied:
+            denied = [f"{f.id} {f.message}" for f in verdict.findings if f.denies]
+            raise CheckFailedError(
+                f"policy denied the release: {'; '.join(denied)}",
+                hint="fix the findings in the report, or except them in [tool.repro.policy]",
+            )
+
+
+def _sign_stage(
+    stages: _Stages,
+    options: ReleaseOptions,
+    *,
+    image: ImageRef,
+    built: _Built,
+    built_image: Image,
+    sbom: bytes,
+    signing: _Signing,
+    report: ReleaseReport,
+    runner: Runner,
+) -> list[Artifact]:
+    from repro.attest.referrers import referrer_manifest
+    from repro.attest.sign import keyless_signer, sign_statements
+    from repro.push import Artifact, sbom_referrer
+
+    with stages.stage("sign") as st:
+        signer = signing.signer
+        if signer is None:
+            st.step("getting an identity token and a certificate")
+            signer = keyless_signer(token=options.identity_token, staging=options.staging)
+        report.signer = signer.description
+        statements = build_statements(
+            options, image=image, built=built, built_image=built_image, sbom=sbom, runner=runner
+        )
+        st.step(f"signing {len(statements)} statement(s) ({signer.description})")
+        bundles = sign_statements(signer, statements)
+        subject = image_descriptor(built_image)
+        created = datetime.now(UTC)
+        artifacts: list[Artifact] = []
+        for statement, bundle in zip(statements, bundles, strict=True):
+            manifest, media_type = referrer_manifest(
+                bundle, subject=subject, predicate_type=statement.predicate_type, created=created
+            )
+            artifact = Artifact.of(manifest, media_type, bundle)
+            artifacts.append(artifact)
+            report.attestations.append(
+                {"predicateType": statement.predicate_type, "referrer": str(artifact.digest)}
+            )
+        artifacts.append(sbom_referrer(sbom, subject, created=created))
+        st.summary = f"{len(bundles)} attestation(s) signed by {signer.description}"
+        st.details = {"signer": signer.description, "attestations": list(report.attestations)}
+        return artifacts
+
+
+def image_descriptor(built_image: Image) -> Descriptor:
+    """The descriptor a referrer names as its subject."""
+    from repro.oci.models import Descriptor
+
+    manifest = built_image.manifest
+    return Descriptor(manifest.media_type, manifest.digest, manifest.size)
+
+
+def build_statements(
+    options: ReleaseOptions,
+    *,
+    image: ImageRef,
+    built: _Built,
+    built_image: Image,
+    sbom: bytes,
+    runner: Runner = run,
+) -> list[Statement]:
+    """The three statements a release signs: SLSA provenance, the SBOM, reproducibility."""
+    from repro.attest.statements import (
+        ProvenanceInputs,
+        ReproducibilityInputs,
+        cyclonedx_statement,
+        image_subjects,
+        reproducibility_statement,
+        slsa_provenance,
+    )
+    from repro.verify import VARIATIONS
+
+    first, second = built.result.builds
+    subjects = image_subjects(image.name, built_image.digest)
+    provenance = slsa_provenance(
+        subjects,
+        ProvenanceInputs(
+            dockerfile=_relative(options.dockerfile_path, options.context),
+            started_on=built.started,
+            finished_on=built.finished,
+            target=options.target,
+            platforms=(options.platform,) if options.platform else (),
+            build_args=options.build_args,
+            context=git_source(options.context, runner),
+            base_images=base_images(options),
+            source_date_epoch=first.source_date_epoch,
+            build_digests=(first.digest, second.digest),
+            scrubbed=first.scrubbed,
+            engine_version=first.engine_version,
+        ),
+    )
+    variations = {
+        v.label: {
+            "environment": dict(v.environment),
+            "umask": f"{v.umask:04o}" if v.umask is not None else None,
+            "copyContext": v.copy_context,
+        }
+        for v in VARIATIONS
+    }
+    normalizer = {
+        key: str(value)
+        for key, value in first.normalizer.items()
+        if isinstance(value, str | int) and not isinstance(value, bool)
+    }
+    reproducible = reproducibility_statement(
+        subjects,
+        ReproducibilityInputs(
+            digests=(first.digest, second.digest),
+            variations=variations,
+            source_date_epoch=first.source_date_epoch,
+            normalizer=normalizer,
+        ),
+    )
+    return [provenance, cyclonedx_statement(subjects, sbom), reproducible]
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return path.resolve().relative_to(base.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def base_images(options: ReleaseOptions) -> tuple[BaseImage, ...]:
+    """Every external image of the Dockerfile that is pinned, by the reference written."""
+    from repro.attest.statements import BaseImage
+    from repro.dockerfile import build_stage_graph, parse
+    from repro.reference import parse_reference
+
+    path = options.dockerfile_path
+    graph = build_stage_graph(parse(path.read_bytes(), filename=str(path)), options.build_args)
+    found: dict[str, BaseImage] = {}
+    for use in graph.external_images():
+        if use.expanded is None:
+            continue
+        try:
+            ref = parse_reference(use.expanded)
+        except Error:
+            continue
+        if ref.digest is not None:
+            found.setdefault(use.expanded, BaseImage(use.expanded, ref.digest))
+    return tuple(found.values())
+
+
+_USERINFO = re.compile(r"^([a-z][a-z0-9+.-]*://)[^@/]*@", re.IGNORECASE)
+
+
+def git_source(context: Path, runner: Runner = run) -> SourceContext | None:
+    """The context's git checkout (origin URL without credentials, HEAD commit), if any."""
+    from repro.attest.statements import SourceContext
+
+    def git(*args: str) -> str | None:
+        try:
+            completed = runner(["git", "-C", str(context), *args], timeout=30, check=False)
+        except Error:
+            return None
+        if completed.returncode != 0:
+            return None
+        return completed.stdout.decode("utf-8", "replace").strip() or None
+
+    commit = git("rev-parse", "HEAD")
+    url = git("config", "--get", "remote.origin.url")
+    if commit is None or url is None:
+        return None
+    return SourceContext(repository=_USERINFO.sub(r"\1", url), commit=commit)
+
+
+# -- publishing ----------------------------------------------------------------------------
+
+
+def _trust(
+    signing: _Signing, trust: TrustPolicy | None, bundle: bytes | None, *, staging: bool = False
+) -> TrustPolicy:
+    """Whom the consumer's check trusts: the key's public half, or the signer's identity."""
+    if trust is not None:
+        return trust
+    from repro.attest.verify import KeyTrust
+
+    if signing.public_key is not None:
+        return KeyTrust(signing.public_key)
+    if bundle is None:
+        raise VerificationError("no signed bundle to take the signer's identity from")
+    return keyless_identity(bundle, staging=staging)
+
+
+def keyless_identity(bundle: bytes, *, staging: bool = False) -> TrustPolicy:
+    """The identity and OIDC issuer of a keyless bundle's certificate, as a trust policy.
+
+    The consumer's check then verifies what a consumer who trusts that identity would: the
+    chain to Sigstore's trusted root (``staging``: the staging instance's), the
+    transparency log entry and the signature.
+    """
+    from sigstore.errors import Error as SigstoreError
+    from sigstore.models import Bundle, InvalidBundle
+
+    from repro.attest.verify import (
+        IdentityTrust,
+        _certificate_identities,
+        _certificate_issuer,
+        load_trusted_root,
+    )
+
+    try:
+        certificate = Bundle.from_json(bundle).signing_certificate
+    except (InvalidBundle, SigstoreError, ValueError) as exc:
+        raise VerificationError(f"the keyless bundle cannot be read: {exc}") from exc
+    identities = _certificate_identities(certificate)
+    issuer = _certificate_issuer(certificate)
+    if not identities or issuer is None:
+        raise VerificationError("the signing certificate names no identity or no OIDC issuer")
+    return IdentityTrust(
+        issuer=issuer, trusted_root=load_trusted_root(staging=staging), identity=identities[0]
+    )
+
+
+_REQUIRED: Final = ("provenance", "sbom", "reproducible")
+
+
+def _check(source_text: str, verification: ImageVerification, report: ReleaseReport, expected: str) -> None:
+    report.verified = [
+        {"predicateType": v.predicate_type, "referrer": str(v.referrer), "signer": v.signer}
+        for v in verification.verified
+    ]
+    if str(verification.digest) != expected:
+        raise VerificationError(f"{source_text} is {verification.digest}, not the image built ({expected})")
+
+
+def _release_to_registry(
+    stages: _Stages,
+    destination: Destination,
+    *,
+    layout: ImageLayout,
+    built_image: Image,
+    artifacts: list[Artifact],
+    signing: _Signing,
+    trust: TrustPolicy | None,
+    config: Config,
+    client: RegistryClient | None,
+    report: ReleaseReport,
+) -> None:
+    from contextlib import ExitStack
+
+    from repro.attest.statements import predicate_types
+    from repro.attest.verify import RegistrySource, verify_source
+    from repro.push import PushEvent, push_image
+    from repro.reference import parse_reference
+
+    assert destination.ref is not None  # noqa: S101 (a registry destination has one)
+    digest = built_image.digest
+    by_digest = parse_reference(f"{destination.ref.name}@{digest}")
+    with ExitStack() as stack:
+        if client is None:
+            from repro.registry import RegistryClient
+
+            client = stack.enter_context(RegistryClient(config))
+        with stages.stage("push") as st:
+
+            def on_push(event: PushEvent) -> None:
+                if event.kind != "blob" or event.outcome == "uploaded":
+                    st.step(f"{event.kind} {event.digest.short}: {event.outcome}")
+
+            # By digest: no tag yet. The tag is written once the check below has passed.
+            result = push_image(
+                layout,
+                image_descriptor(built_image),
+                by_digest,
+                client=client,
+                referrers=artifacts,
+                progress=on_push,
+            )
+            report.referrers = [str(d) for d in result.referrers]
+            st.summary = (
+                f"{by_digest.text}: {result.blobs_pushed} blob(s) pushed "
+                f"({result.bytes_pushed / 1e6:.1f} MB), {result.blobs_reused} reused, "
+                f"{len(result.referrers)} referrer(s)"
+            )
+            st.details = result.to_json()
+        with stages.stage("verify-image") as st:
+            st.step(f"verifying {by_digest.text} from the registry")
+            bundle = _first_bundle(artifacts)
+            policy = _trust(signing, trust, bundle, staging=signing.staging)
+            verification = verify_source(
+                RegistrySource(client, by_digest), policy, require=predicate_types(_REQUIRED)
+            )
+            _check(by_digest.text, verification, report, str(digest))
+            st.summary = f"{len(verification.verified)} attestation(s) verified ({verification.trust})"
+            st.details = verification.to_json()
+        with stages.stage("tag") as st:
+            root = layout.manifest(image_descriptor(built_image))
+            client.push_manifest(
+                destination.ref.domain, destination.ref.path, destination.tag, root.data, root.media_type
+            )
+            tagged = client.resolve(parse_reference(f"{destination.ref.name}:{destination.tag}"))
+            if tagged.digest != digest:
+                raise ImageError(f"{destination.text} resolves to {tagged.digest}, not {digest}")
+            report.pinned = f"{destination.ref.name}:{destination.tag}@{digest}"
+            st.summary = report.pinned
+
+
+def _first_bundle(artifacts: list[Artifact]) -> bytes | None:
+    """The bundle bytes of the first signed referrer (they all share one signer)."""
+    from repro.attest.referrers import BUNDLE_ARTIFACT_TYPE
+    from repro.oci.models import Manifest
+
+    for artifact in artifacts:
+        document = artifact.document
+        if isinstance(document, Manifest) and document.artifact_type == BUNDLE_ARTIFACT_TYPE:
+            source = artifact.blobs.get(document.layers[0].digest)
+            if isinstance(source, bytes):
+                return source
+    return None
+
+
+def _release_to_layout(
+    stages: _Stages,
+    destination: Destination,
+    *,
+    layout: ImageLayout,
+    built_image: Image,
+    artifacts: list[Artifact],
+    signing: _Signing,
+    trust: TrustPolicy | None,
+    report: ReleaseReport,
+) -> None:
+    from repro.attest.statements import predicate_types
+    from repro.attest.verify import LayoutSource, verify_source
+    from repro.oci.layout import ImageLayout
+    from repro.push import PushEvent, export_layout
+
+    assert destination.directory is not None  # noqa: S101 (a layout destination has one)
+    directory = destination.directory
+    index_file = directory / "index.json"
+    # The export writes the tag last; if the check fails the old index.json comes back,
+    # so the layout never tags an image whose attestations did not verify.
+    previous_index = index_file.read_bytes() if index_file.is_file() else None
+    digest = built_image.digest
+    try:
+        with stages.stage("push") as st:
+
+            def on_push(event: PushEvent) -> None:
+                if event.kind != "blob":
+                    st.step(f"{event.kind} {event.digest.short}: {event.outcome}")
+
+            result = export_layout(
+                layout,
+                image_descriptor(built_image),
+                directory,
+                referrers=artifacts,
+                dest_tag=destination.tag,
+                include_referrers=False,
+                progress=on_push,
+            )
+            report.referrers = [str(d) for d in result.referrers]
+            st.summary = f"{destination.text}: image and {len(result.referrers)} referrer(s) written"
+            st.details = result.to_json()
+        with stages.stage("verify-image") as st:
+            source_text = f"oci:{directory}:{destination.tag}"
+            st.step(f"verifying {source_text}")
+            policy = _trust(signing, trust, _first_bundle(artifacts), staging=signing.staging)
+            verification = verify_source(
+                LayoutSource(ImageLayout.open(directory), destination.tag),
+                policy,
+                require=predicate_types(_REQUIRED),
+            )
+            _check(source_text, verification, report, str(digest))
+            st.summary = f"{len(verification.verified)} attestation(s) verified ({verification.trust})"
+            st.details = verification.to_json()
+    except ReleaseError:
+        _restore_index(index_file, previous_index)
+        raise
+    with stages.stage("tag") as st:
+        report.pinned = f"oci:{directory}:{destination.tag}@{digest}"
+        st.summary = f"{report.pinned} (tagged by the export, kept once verified)"
+
+
+def _restore_index(index_file: Path, previous: bytes | None) -> None:
+    from repro.fsutil import atomic_write
+
+    try:
+        if previous is None:
+            if index_file.exists():
+                atomic_write(
+                    index_file,
+                    b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}\n',
+                )
+        else:
+            atomic_write(index_file, previous)
+    except OSError as exc:  # the error that stopped the release matters more
+        logger.warning("%s: could not restore it: %s", index_file, exc)
