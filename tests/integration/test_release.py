@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from repro import errors
 from repro.attest.keys import write_keypair
 from repro.attest.referrers import BUNDLE_ARTIFACT_TYPE
 from repro.cli import main
@@ -252,3 +253,41 @@ def test_refresh_then_release_reports_the_package_changes(
         old = client.resolve(parse_reference(target)).digest
     assert isinstance(new, Digest)
     assert new != old
+
+
+def test_keyless_release_through_the_sigstore_test_double(images: BaseImages, tmp_path: Path) -> None:
+    """Keyless signing in the release, against ``tests/attest_double`` (a stand-in for public
+    Sigstore, which cannot be reached here): the consumer check is sigstore's real Verifier."""
+    from sigstore.oidc import IdentityToken
+
+    from repro.attest.sign import KeylessSigner
+    from repro.attest.verify import IdentityTrust, verify_image
+    from repro.release import ReleaseOptions, release
+    from tests.attest_double import ISSUER, LocalSigstore
+
+    double = LocalSigstore()
+    identity = "https://github.com/example/app/.github/workflows/release.yml@refs/tags/v1"
+    signer = KeylessSigner(double.signing_context(), IdentityToken(double.identity_token(identity)))
+    trust = IdentityTrust(issuer=ISSUER, trusted_root=double.trusted_root(), identity=identity)
+    app = make_app(tmp_path / "app", images.busybox.pinned)
+    target = f"{images.host}/release-keyless/app:1.0"
+    config = Config(registries={images.host: RegistryConfig(insecure=True)}, timeout=10.0)
+
+    report = release(
+        ReleaseOptions(context=app, image=target, sign="keyless", push=target, workdir=tmp_path),
+        config=config,
+        signer=signer,
+        trust=trust,
+    )
+
+    assert report.pinned is not None
+    assert report.pinned.endswith(f"@{report.digest}")
+    assert len(report.verified) == 3
+    # A consumer with only the identity and the trusted root verifies what was pushed ...
+    with client_for(images.host) as client:
+        result = verify_image(target, trust, client=client)
+        assert len(result.verified) == 3
+        # ... and one expecting another workflow does not.
+        other = IdentityTrust(issuer=ISSUER, trusted_root=double.trusted_root(), identity=identity + "x")
+        with pytest.raises(errors.UntrustedSignerError):
+            verify_image(target, other, client=client)
