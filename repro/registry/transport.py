@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import IO
 from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
@@ -33,6 +34,7 @@ import urllib3.exceptions
 
 from repro import __version__
 from repro.config import Config
+from repro.digest import Digest
 from repro.errors import ConfigError, RegistryError, RegistryUnreachableError
 
 logger = logging.getLogger(__name__)
@@ -139,6 +141,48 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
         when = when.replace(tzinfo=UTC)
     current = now if now is not None else datetime.now(UTC)
     return max(0.0, (when - current).total_seconds())
+
+
+class StreamBody:
+    """A request body streamed from a seekable file, that can be sent again from its start.
+
+    ``requests`` streams any object with ``read`` (with a Content-Length from ``len``); a
+    retried or redirected request calls :meth:`rewind` first, so a second attempt never
+    sends a half-read stream. Each attempt is hashed as it is sent: ``digest()`` is the
+    digest of what the last attempt sent.
+    """
+
+    def __init__(self, source: IO[bytes], size: int, algorithm: str = "sha256") -> None:
+        self._source = source
+        self._start = source.tell()
+        self._size = size
+        self._algorithm = algorithm
+        self.rewind()
+
+    def rewind(self) -> None:
+        self._source.seek(self._start)
+        self._left = self._size
+        self._hasher = Digest.hasher(self._algorithm)
+
+    def __len__(self) -> int:
+        return self._size
+
+    def read(self, size: int = -1) -> bytes:
+        want = self._left if size < 0 else min(size, self._left)
+        data = self._source.read(want) if want else b""
+        self._left -= len(data)
+        self._hasher.update(data)
+        return data
+
+    def digest(self) -> Digest:
+        return self._hasher.digest()
+
+    @property
+    def sent(self) -> int:
+        return self._hasher.size
+
+
+Body = bytes | StreamBody
 
 
 @dataclass(frozen=True)
@@ -301,7 +345,7 @@ class Transport:
         url: str,
         *,
         headers: Mapping[str, str] | None = None,
-        data: bytes | None = None,
+        data: Body | None = None,
         authorization: str | None = None,
     ) -> requests.Response:
         """Send one request, retrying transient failures; return the final response.
@@ -365,7 +409,7 @@ class Transport:
         method: str,
         url: str,
         headers: Mapping[str, str] | None,
-        data: bytes | None,
+        data: Body | None,
         authorization: str | None,
     ) -> requests.Response:
         auth_origin = origin(url)
@@ -374,6 +418,8 @@ class Transport:
             checked_url(url)
             self._check_scheme(domain, url)
             request_headers = dict(headers or {})
+            if isinstance(data, StreamBody):
+                data.rewind()
             if authorization is not None and origin(url) == auth_origin:
                 request_headers["Authorization"] = authorization
             netloc = urlsplit(url).netloc.lower()

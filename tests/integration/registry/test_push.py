@@ -51,6 +51,13 @@ def _pull(client: RegistryClient, host: str, path: str, digest: Digest) -> bytes
     return out.getvalue()
 
 
+class _OneWay(io.BytesIO):
+    """A stream that cannot seek, like a pipe."""
+
+    def seekable(self) -> bool:
+        return False
+
+
 def test_push_small_and_chunked_blobs_then_manifest(
     client: RegistryClient, registry: RunningRegistry, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -64,9 +71,17 @@ def test_push_small_and_chunked_blobs_then_manifest(
     assert client.push_blob(host, path, Digest.of(CONFIG), io.BytesIO(CONFIG), len(CONFIG)) == "uploaded"
     assert client.push_blob(host, path, Digest.of(small), io.BytesIO(small), len(small)) == "uploaded"
     caplog.clear()
+    # A file is streamed in one PATCH (the registry commits per request) ...
     assert client.push_blob(host, path, Digest.of(large), large_file, len(large)) == "uploaded"
     patches = [r for r in caplog.records if r.getMessage().startswith("PATCH ")]
-    assert len(patches) == -(-len(large) // UPLOAD_CHUNK_SIZE) == 3
+    assert len(patches) == 1
+    # ... a stream that cannot be rewound for a retry goes in bounded chunks.
+    caplog.clear()
+    other = os.urandom(20 * 1024 * 1024)
+    assert client.push_blob(host, path, Digest.of(other), _OneWay(other), len(other)) == "uploaded"
+    patches = [r for r in caplog.records if r.getMessage().startswith("PATCH ")]
+    assert len(patches) == -(-len(other) // UPLOAD_CHUNK_SIZE) == 3
+    assert _pull(client, host, path, Digest.of(other)) == other
 
     data = _manifest([small, large])
     digest = client.push_manifest(host, path, "v1", data, media.OCI_MANIFEST)

@@ -144,3 +144,21 @@ def test_mount_source_and_fallback_tag() -> None:
     assert _mount_path("other.example/team/base", "127.0.0.1:5000") is None
     digest = Digest.of(b"")
     assert _fallback_tag(digest) == "sha256-" + digest.hex
+
+
+def test_stream_body_rewinds_for_a_retry_and_hashes_what_it_sent() -> None:
+    import io
+
+    from repro.digest import Digest
+    from repro.registry.transport import StreamBody
+
+    source = io.BytesIO(b"header" + b"x" * 100_000 + b"trailer")
+    source.seek(6)  # the body starts where the source stands
+    body = StreamBody(source, 100_000)
+    assert len(body) == 100_000
+    body.read(4096)  # a first attempt breaks off ...
+    body.rewind()  # ... and the retry starts again from the start
+    sent = b"".join(iter(lambda: body.read(8192), b""))
+    assert sent == b"x" * 100_000
+    assert body.sent == 100_000
+    assert body.digest() == Digest.of(b"x" * 100_000)
