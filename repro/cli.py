@@ -557,7 +557,12 @@ def _cmd_sbom(args: argparse.Namespace) -> int:
     platform = Platform.parse(args.platform) if args.platform else None
     config = None if args.image.startswith("oci:") else _load_config(args)
     document = sbom_for_reference(
-        args.image, config=config, dockerfile=args.dockerfile, platform=platform, name=args.name
+        args.image,
+        config=config,
+        dockerfile=args.dockerfile,
+        platform=platform,
+        name=args.name,
+        validate_in_worker=True,  # safe: the repro command's main module is guarded
     )
     if args.output is None or str(args.output) == "-":
         sys.stdout.buffer.write(document)

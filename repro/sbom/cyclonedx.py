@@ -150,11 +150,13 @@ class BackgroundValidator:
         ...     validator.validate(text)
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, use_worker: bool = True) -> None:
         from concurrent.futures import ProcessPoolExecutor
         from multiprocessing import get_context
 
         self._pool: Any = None
+        if not use_worker:
+            return
         try:
             self._pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
             self._warm = self._pool.submit(preload_validator)
