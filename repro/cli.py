@@ -15,8 +15,9 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, TextIO
+from typing import TYPE_CHECKING, NamedTuple, NoReturn, TextIO
 
 from repro import __version__
 from repro.errors import EXIT_CHANGED, EXIT_INTERRUPTED, EXIT_OK, Error, UsageError
@@ -115,6 +116,24 @@ def _lockfile_args(args: argparse.Namespace, config: Config) -> tuple[Path | Non
     return args.lockfile or config.lockfile, not args.no_lock
 
 
+class _PinInputs(NamedTuple):
+    """What pin, pin --check and refresh all read from their command line."""
+
+    paths: list[str]
+    config: Config
+    lockfile: Path | None
+    write_lock: bool
+    platforms: tuple[Platform, ...]
+    build_args: dict[str, str]
+
+
+def _pin_inputs(args: argparse.Namespace) -> _PinInputs:
+    paths = args.paths or ["."]
+    config = _load_config(args, Path(paths[0]))
+    lockfile, write_lock = _lockfile_args(args, config)
+    return _PinInputs(paths, config, lockfile, write_lock, _platforms_arg(args), _build_args(args))
+
+
 def _cmd_pin(args: argparse.Namespace) -> int:
     if args.check:
         return _cmd_pin_check(args)
@@ -127,20 +146,17 @@ def _cmd_pin(args: argparse.Namespace) -> int:
     from repro.pin.render import pin_diff, pin_human
     from repro.registry.client import RegistryClient
 
-    paths = args.paths or ["."]
-    config = _load_config(args, Path(paths[0]))
-    lockfile, write_lock = _lockfile_args(args, config)
-    platforms = _platforms_arg(args)
-    with RegistryClient(config) as client:
+    given = _pin_inputs(args)
+    with RegistryClient(given.config) as client:
         report = pin_paths(
-            paths,
+            given.paths,
             client=client,
-            platforms=platforms,
+            platforms=given.platforms,
             update=args.update,
             dry_run=args.dry_run,
-            lockfile=lockfile,
-            write_lock=write_lock,
-            build_args=_build_args(args),
+            lockfile=given.lockfile,
+            write_lock=given.write_lock,
+            build_args=given.build_args,
         )
     if fmt == "json":
         _print_json(report.to_json())
@@ -166,20 +182,21 @@ def _cmd_pin_check(args: argparse.Namespace) -> int:
     from repro.pin import check_paths
     from repro.pin.render import check_github, check_human
 
-    paths = args.paths or ["."]
-    config = _load_config(args, Path(paths[0]))
-    lockfile, _ = _lockfile_args(args, config)
-    platforms = _platforms_arg(args)
-    if args.fresh:
-        from repro.registry.client import RegistryClient
+    given = _pin_inputs(args)
+    with ExitStack() as stack:
+        client = None
+        if args.fresh:
+            from repro.registry.client import RegistryClient
 
-        with RegistryClient(config) as client:
-            report = check_paths(
-                paths, client=client, fresh=True, platforms=platforms, lockfile=lockfile,
-                build_args=_build_args(args),
-            )  # fmt: skip
-    else:
-        report = check_paths(paths, platforms=platforms, lockfile=lockfile, build_args=_build_args(args))
+            client = stack.enter_context(RegistryClient(given.config))
+        report = check_paths(
+            given.paths,
+            client=client,
+            fresh=args.fresh,
+            platforms=given.platforms,
+            lockfile=given.lockfile,
+            build_args=given.build_args,
+        )
     if fmt == "json":
         _print_json(report.to_json())
     elif fmt == "github":
@@ -203,19 +220,16 @@ def _cmd_refresh(args: argparse.Namespace) -> int:
     from repro.pin.render import refresh_human, refresh_markdown
     from repro.registry.client import RegistryClient
 
-    paths = args.paths or ["."]
-    config = _load_config(args, Path(paths[0]))
-    lockfile, write_lock = _lockfile_args(args, config)
-    platforms = _platforms_arg(args)
-    with RegistryClient(config) as client:
+    given = _pin_inputs(args)
+    with RegistryClient(given.config) as client:
         report = refresh_paths(
-            paths,
+            given.paths,
             client=client,
-            platforms=platforms,
+            platforms=given.platforms,
             dry_run=args.dry_run,
-            lockfile=lockfile,
-            write_lock=write_lock,
-            build_args=_build_args(args),
+            lockfile=given.lockfile,
+            write_lock=given.write_lock,
+            build_args=given.build_args,
         )
     if fmt == "json":
         _print_json(report.to_json())
