@@ -1,7 +1,7 @@
 """Benchmark the normaliser against ``gzip -n -6`` of the same uncompressed tar.
 
 Uses the test bed's Debian minbase root file system (``mmdebstrap``, ~170 MB, cached; see
-tests/testbed/images.py) and, untimed, makes two OCI layouts with uncompressed layers (as
+devtools/testbed/images.py) and, untimed, makes two OCI layouts with uncompressed layers (as
 ``buildah … oci:DIR`` writes them): one layer holding the whole tar, and the same files
 split into ``--parts`` layers. Then, in the same run:
 
@@ -32,11 +32,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from devtools.testbed.images import SOURCE_DATE_EPOCH, debian_base  # noqa: E402
 from repro.digest import Digest  # noqa: E402
+from repro.layers.normalize import normalize_layout  # noqa: E402
 from repro.oci import media  # noqa: E402
 from repro.oci.layout import ImageLayout  # noqa: E402
-from repro.oci.normalize import normalize_layout  # noqa: E402
-from tests.testbed.images import SOURCE_DATE_EPOCH, debian_base  # noqa: E402
 
 CHUNK = 1 << 20
 

@@ -1,6 +1,6 @@
 """Benchmark ``repro pin`` against the loop a user would otherwise write around skopeo.
 
-Starts a plain Distribution registry (tests.testbed), pushes one small multi-platform
+Starts a plain Distribution registry (devtools.testbed), pushes one small multi-platform
 image under 200 tags (10 repositories x 20 tags), writes 300 Dockerfiles naming ~1000
 external images (FROM, COPY --from, RUN --mount from=) over those 200 tags, and times,
 in the same run:
@@ -35,12 +35,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from devtools.testbed import RunningRegistry, start_plain_registry  # noqa: E402
+from devtools.testbed.images import build_busybox_layouts, skopeo_copy  # noqa: E402
 from repro.config import Config, RegistryConfig  # noqa: E402
 from repro.pin import check_paths, pin_paths  # noqa: E402
 from repro.reference import parse_reference  # noqa: E402
 from repro.registry.client import RegistryClient  # noqa: E402
-from tests.testbed import RunningRegistry, start_plain_registry  # noqa: E402
-from tests.testbed.images import build_busybox_layouts, skopeo_copy  # noqa: E402
 
 REPOSITORIES = 10
 TAGS_PER_REPOSITORY = 20

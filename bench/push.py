@@ -1,6 +1,6 @@
 """Benchmark pushing a large image: ``repro push`` against ``skopeo copy oci:… docker://…``.
 
-The image is the Debian bookworm minbase of the test bed (tests.testbed.images), in two
+The image is the Debian bookworm minbase of the test bed (devtools.testbed.images), in two
 forms: as buildah leaves layers in an ``oci:`` layout, uncompressed (one 170 MB layer),
 and gzip-compressed (60 MB). Setup (making the layouts) is not timed. Then, in the same
 run, for each layout and each repetition:
@@ -41,6 +41,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from devtools.testbed import RunningRegistry, start_plain_registry  # noqa: E402
+from devtools.testbed.images import DEBIAN_SUITE, debian_base  # noqa: E402
+from devtools.testbed.proxy import FaultProxy, Latency  # noqa: E402
 from repro.config import Config, RegistryConfig  # noqa: E402
 from repro.digest import Digest  # noqa: E402
 from repro.oci import media  # noqa: E402
@@ -48,9 +51,6 @@ from repro.oci.layout import ImageLayout  # noqa: E402
 from repro.push import push_image  # noqa: E402
 from repro.reference import parse_reference  # noqa: E402
 from repro.registry import RegistryClient  # noqa: E402
-from tests.testbed import RunningRegistry, start_plain_registry  # noqa: E402
-from tests.testbed.images import DEBIAN_SUITE, debian_base  # noqa: E402
-from tests.testbed.proxy import FaultProxy, Latency  # noqa: E402
 
 TIME_GOAL = 1.1
 MEMORY_GOAL_MB = 100.0

@@ -1,7 +1,7 @@
 """Benchmark ``repro release`` against the commands a user would run by hand for the same
 guarantees, measured in the same run.
 
-Starts a plain Distribution registry (tests.testbed) with the busybox and Debian base
+Starts a plain Distribution registry (devtools.testbed) with the busybox and Debian base
 images (setup, not measured), then for each case times:
 
 - **by hand**: two sequential ``buildah build`` runs with the reproducible recipe, each in
@@ -37,8 +37,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from devtools.testbed import BaseImages, RunningRegistry, push_base_images, start_plain_registry  # noqa: E402
 from repro.attest.keys import write_keypair  # noqa: E402
-from tests.testbed import BaseImages, RunningRegistry, push_base_images, start_plain_registry  # noqa: E402
 
 GOAL = 1.2
 EPOCH = "1704067200"

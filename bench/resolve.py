@@ -1,6 +1,6 @@
 """Benchmark resolving 200 tags: repro against the ``skopeo inspect`` loop a user would script.
 
-Starts a plain Distribution registry (tests.testbed), pushes one small image under 200
+Starts a plain Distribution registry (devtools.testbed), pushes one small image under 200
 distinct tags (setup, not measured), then times, in the same run:
 
 - ``RegistryClient.resolve_many`` in-process: with a new client (cold) and again on the
@@ -12,7 +12,7 @@ distinct tags (setup, not measured), then times, in the same run:
   sequentially.
 
 Each is measured twice: straight to the registry on loopback, and through
-:class:`tests.testbed.proxy.FaultProxy` adding ``--latency`` ms to every request,
+:class:`devtools.testbed.proxy.FaultProxy` adding ``--latency`` ms to every request,
 because loopback hides the round trips that dominate against a real registry. The
 goal is repro at least 20x faster than the skopeo loop, cold.
 
@@ -39,13 +39,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from devtools.testbed import start_plain_registry  # noqa: E402
+from devtools.testbed.proxy import FaultProxy, Latency  # noqa: E402
 from repro.config import Config, RegistryConfig  # noqa: E402
 from repro.digest import Digest  # noqa: E402
 from repro.oci import media  # noqa: E402
 from repro.reference import ImageRef, parse_reference  # noqa: E402
 from repro.registry import RegistryClient, Resolved  # noqa: E402
-from tests.testbed import start_plain_registry  # noqa: E402
-from tests.testbed.proxy import FaultProxy, Latency  # noqa: E402
 
 REPOSITORY = "bench/resolve"
 CONFIG = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'

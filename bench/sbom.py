@@ -25,8 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from devtools.testbed.images import DEBIAN_SUITE, debian_base  # noqa: E402
 from tests.integration.test_sbom import build_extended_image  # noqa: E402
-from tests.testbed.images import DEBIAN_SUITE, debian_base  # noqa: E402
 
 REPRO = ROOT / ".venv" / "bin" / "repro"
 SYFT = ROOT / ".venv" / "bin" / "syft"

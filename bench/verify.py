@@ -1,6 +1,6 @@
 """Benchmark ``repro verify`` against what a user would run by hand: two plain buildah builds.
 
-Starts a plain Distribution registry (tests.testbed) with the busybox and Debian base
+Starts a plain Distribution registry (devtools.testbed) with the busybox and Debian base
 images (setup, not measured), then for each build context of
 ``tests/integration/assets`` times, in the same run:
 
@@ -36,8 +36,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from devtools.testbed import push_base_images, start_plain_registry  # noqa: E402
 from tests.integration.assets import make_context  # noqa: E402
-from tests.testbed import push_base_images, start_plain_registry  # noqa: E402
 
 GOAL = 1.1
 EPOCH = "1704067200"

@@ -35,10 +35,10 @@ import sys
 import tarfile
 from pathlib import Path
 
+from devtools.testbed.images import push_base_images, skopeo_copy
+from devtools.testbed.registry import RunningRegistry, start_plain_registry
 from repro.oci import media
 from repro.oci.layout import ImageLayout
-from tests.testbed.images import push_base_images, skopeo_copy
-from tests.testbed.registry import RunningRegistry, start_plain_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "build" / "demo"

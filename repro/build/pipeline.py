@@ -7,7 +7,7 @@
 
 :func:`prepare` does the part that needs no engine (parse, pin check, epoch, registry
 settings); :func:`run_build` does one build in a private work directory. ``repro verify``
-(:mod:`repro.verify`) calls both, twice.
+(:mod:`repro.reproduce.verify`) calls both, twice.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ from repro.config import Config
 from repro.digest import Digest
 from repro.dockerfile import StageGraph, build_stage_graph, parse
 from repro.errors import ImageError, ReferenceFormatError, UsageError
+from repro.layers.scrub import resolve_profiles
 from repro.oci.layout import ImageLayout
-from repro.oci.scrub import resolve_profiles
 from repro.process import Runner, run
 from repro.reference import parse_reference
 
@@ -97,7 +97,7 @@ class Prepared:
 
 @dataclass(frozen=True)
 class Variation:
-    """How one build's environment differs from another's (see :mod:`repro.verify`)."""
+    """How one build's environment differs from another's (see :mod:`repro.reproduce.verify`)."""
 
     label: str = ""
     environment: Mapping[str, str] = field(default_factory=dict)
@@ -205,7 +205,7 @@ class Normalized:
 
 def normalize(src: Path, dest: Path, *, tag: str, epoch: int, scrub: tuple[str, ...]) -> Normalized:
     """Normalise the engine's layout ``src`` into a new layout ``dest`` tagged ``tag``."""
-    from repro.oci.normalize import normalize_layout
+    from repro.layers.normalize import normalize_layout
 
     result = normalize_layout(src, dest, tag=tag, source_date_epoch=epoch, scrub=scrub)
     paths = tuple(sorted({scrubbed.path for scrubbed in result.scrubbed}))

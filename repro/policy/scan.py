@@ -1,7 +1,7 @@
 """What the final file system of an image should not contain: secrets and risky permissions.
 
 :func:`scan_files` walks any :class:`~repro.sbom.model.FileView` (the merged layers of an
-image, e.g. :class:`repro.oci.filesystem.ImageFilesystem`) and reports
+image, e.g. :class:`repro.layers.filesystem.ImageFilesystem`) and reports
 
 - private keys (PEM/OpenSSH headers), cloud credentials and tokens with a recognisable
   format (AWS access key ids, GitHub, GitLab, Slack, Google API keys, npm tokens);

@@ -65,7 +65,7 @@ if TYPE_CHECKING:
     from repro.push import Artifact
     from repro.reference import ImageRef
     from repro.registry import RegistryClient
-    from repro.verify import VerifyResult
+    from repro.reproduce.verify import VerifyResult
 
 __all__ = [
     "DEFAULT_DIST",
@@ -514,7 +514,7 @@ def _build_stage(
     report: ReleaseReport,
 ) -> _Built:
     from repro.build.pipeline import BuildSpec
-    from repro.verify import verify
+    from repro.reproduce.verify import verify
 
     with stages.stage("build") as st:
 
@@ -546,7 +546,7 @@ def _build_stage(
         st.details = result.to_json()
         if not result.reproducible:
             if result.diff is not None:
-                from repro.oci.diff import render_text
+                from repro.reproduce.diff import render_text
 
                 report.diff_text = render_text(result.diff)
             first, second = result.builds
@@ -645,9 +645,9 @@ def _policy_stage(
     report: ReleaseReport,
 ) -> None:
     from repro.dockerfile import parse
-    from repro.oci.filesystem import ImageFilesystem
-    from repro.oci.history import map_image
+    from repro.layers.filesystem import ImageFilesystem
     from repro.policy import LayerFacts, ReleaseFacts, SignatureFacts, check_release, scan_files
+    from repro.reproduce.history import map_image
 
     with stages.stage("policy") as st:
         dockerfile = options.dockerfile_path
@@ -781,7 +781,7 @@ def build_statements(
         reproducibility_statement,
         slsa_provenance,
     )
-    from repro.verify import VARIATIONS
+    from repro.reproduce.verify import VARIATIONS
 
     first, second = built.result.builds
     subjects = image_subjects(image.name, built_image.digest)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from repro.oci.filesystem import ImageFilesystem, is_shared_library_name
+from repro.layers.filesystem import ImageFilesystem, is_shared_library_name
 from repro.oci.layout import Image, ImageLayout
 from repro.sbom.catalogers import ALL, prefetch_globs, track_globs
 from repro.sbom.catalogers.osrelease import OS_RELEASE_PATHS, find_distro
@@ -39,7 +39,7 @@ def _layer_origins(image: Image, dockerfile: Path | None) -> tuple[LayerOrigin, 
     mapped: dict[int, tuple[str | None, str | None]] = {}
     if dockerfile is not None:
         from repro.dockerfile import parse
-        from repro.oci.history import map_image
+        from repro.reproduce.history import map_image
 
         parsed = parse(dockerfile.read_bytes(), filename=dockerfile.name)
         history = map_image(image, parsed)

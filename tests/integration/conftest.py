@@ -1,4 +1,4 @@
-"""Fixtures that run real registries and push real base images (see tests/testbed/).
+"""Fixtures that run real registries and push real base images (see devtools/testbed/).
 
 Session-scoped (started once per test session, or once per xdist worker):
 
@@ -6,7 +6,7 @@ Session-scoped (started once per test session, or once per xdist worker):
 - ``tls_registry``: https (``ca_file``/``cert_dir``) with htpasswd basic auth
   (``username``/``password``);
 - ``token_registry``: Docker token auth; ``token_registry.token_server`` is the
-  :class:`~tests.testbed.tokenserver.TokenServer`;
+  :class:`~devtools.testbed.tokenserver.TokenServer`;
 - ``base_images``: busybox, debian and multi pushed into ``registry``;
   ``tls_base_images`` and ``token_base_images`` the same for the other two.
 
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.testbed import (
+from devtools.testbed import (
     IMAGE_PROGRAMS,
     REGISTRY_PROGRAMS,
     TLS_PROGRAMS,
@@ -34,12 +34,12 @@ from tests.testbed import (
     RegistryFactory,
     RunningRegistry,
     push_base_images,
-    require_programs,
     start_plain_registry,
     start_registry,
     start_tls_registry,
     start_token_registry,
 )
+from tests.programs import require_programs
 
 REGISTRY_FIXTURES = frozenset(
     {

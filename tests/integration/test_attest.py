@@ -19,6 +19,8 @@ from oras.client import OrasClient
 from sigstore.models import Bundle
 from sigstore.oidc import IdentityToken
 
+from devtools.attest_double import ISSUER, LocalSigstore
+from devtools.testbed import RunningRegistry
 from repro import errors
 from repro.attest.keys import generate_key, key_hint, load_private_key, write_keypair
 from repro.attest.referrers import (
@@ -43,8 +45,6 @@ from repro.oci import media
 from repro.oci.models import Descriptor
 from repro.push import sbom_referrer
 from repro.registry import RegistryClient
-from tests.attest_double import ISSUER, LocalSigstore
-from tests.testbed import RunningRegistry
 
 CREATED = "2024-05-01T12:00:00Z"
 ALL = (SLSA_PROVENANCE_V1, CYCLONEDX_BOM, REPRODUCIBLE_V1)

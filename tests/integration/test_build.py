@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from devtools.testbed import BaseImages
 from repro.build.pipeline import ANNOTATION_EPOCH
 from repro.cli import main
 from repro.errors import EXIT_BUILD, EXIT_NOT_REPRODUCIBLE, EXIT_OK, EXIT_USAGE
 from repro.oci.layout import ImageLayout
 from tests.integration.assets import make_context
-from tests.testbed import BaseImages, require_programs
+from tests.programs import require_programs
 
 pytestmark = pytest.mark.buildah
 

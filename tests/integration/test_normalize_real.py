@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from devtools.testbed.images import DEBIAN_SUITE, SOURCE_DATE_EPOCH, build_busybox_layouts, debian_base
+from repro.layers.normalize import normalize_layout
 from repro.oci.layout import ImageLayout
-from repro.oci.normalize import normalize_layout
-from tests.testbed import require_programs
-from tests.testbed.images import DEBIAN_SUITE, SOURCE_DATE_EPOCH, build_busybox_layouts, debian_base
+from tests.programs import require_programs
 
 
 def test_busybox_layout_normalizes_idempotently(tmp_path: Path) -> None:

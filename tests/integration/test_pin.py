@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from devtools.testbed import BaseImages, RunningRegistry
+from devtools.testbed.images import skopeo_copy
 from repro.cli import main
 from repro.errors import EXIT_CHANGED, EXIT_OK, EXIT_REGISTRY, EXIT_TAG_MOVED
 from repro.platform import Platform
-from tests.testbed import BaseImages, RunningRegistry
-from tests.testbed.images import skopeo_copy
 
 
 def _project(tmp_path: Path, dockerfile: str, *, config: str) -> Path:

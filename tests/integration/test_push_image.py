@@ -19,6 +19,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from devtools.testbed import BaseImages, RunningRegistry
+from devtools.testbed.images import skopeo_raw_manifest
+from devtools.testbed.proxy import FaultProxy, Hook, SeenRequest
 from repro.cli import main
 from repro.config import Config, RegistryConfig
 from repro.digest import Digest
@@ -39,9 +42,6 @@ from repro.push import (
 from repro.reference import parse_reference
 from repro.registry import RegistryClient, RetryPolicy
 from tests.conftest import repo_root
-from tests.testbed import BaseImages, RunningRegistry
-from tests.testbed.images import skopeo_raw_manifest
-from tests.testbed.proxy import FaultProxy, Hook, SeenRequest
 
 WHEN = datetime(2024, 1, 1, tzinfo=UTC)
 THREAD_ROUNDS = 12

@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from devtools.testbed import BaseImages, RunningRegistry
+from devtools.testbed.images import skopeo_copy
+from devtools.testbed.proxy import FaultProxy, Hook, SeenRequest
 from repro import errors
 from repro.attest.keys import write_keypair
 from repro.attest.referrers import BUNDLE_ARTIFACT_TYPE
@@ -30,9 +33,7 @@ from repro.oci.layout import ImageLayout
 from repro.push import CYCLONEDX_JSON
 from repro.reference import parse_reference
 from repro.registry import RegistryClient
-from tests.testbed import BaseImages, RunningRegistry, require_programs
-from tests.testbed.images import skopeo_copy
-from tests.testbed.proxy import FaultProxy, Hook, SeenRequest
+from tests.programs import require_programs
 
 pytestmark = [pytest.mark.buildah, pytest.mark.slow]
 
@@ -256,14 +257,14 @@ def test_refresh_then_release_reports_the_package_changes(
 
 
 def test_keyless_release_through_the_sigstore_test_double(images: BaseImages, tmp_path: Path) -> None:
-    """Keyless signing in the release, against ``tests/attest_double`` (a stand-in for public
+    """Keyless signing in the release, against ``devtools/attest_double`` (a stand-in for public
     Sigstore, which cannot be reached here): the consumer check is sigstore's real Verifier."""
     from sigstore.oidc import IdentityToken
 
+    from devtools.attest_double import ISSUER, LocalSigstore
     from repro.attest.sign import KeylessSigner
     from repro.attest.verify import IdentityTrust, verify_image
     from repro.release import ReleaseOptions, release
-    from tests.attest_double import ISSUER, LocalSigstore
 
     double = LocalSigstore()
     identity = "https://github.com/example/app/.github/workflows/release.yml@refs/tags/v1"

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from devtools.testbed import BaseImages
 from repro.cli import main
 from repro.oci.layout import ImageLayout
 from repro.sbom.generate import generate_sbom
-from tests.testbed import BaseImages
 
 SOURCE_DATE_EPOCH = 1704067200
 SYFT = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "syft"

@@ -13,10 +13,11 @@ import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from devtools.testbed import BaseImages, RegistryFactory, RunningRegistry, TestbedError
+from devtools.testbed.images import build_busybox_layouts, skopeo_copy, skopeo_raw_manifest
+from devtools.testbed.tokenserver import TokenServer, libtrust_key_id
 from repro.process import run
-from tests.testbed import BaseImages, RegistryFactory, RunningRegistry, TestbedError, require_programs
-from tests.testbed.images import build_busybox_layouts, skopeo_copy, skopeo_raw_manifest
-from tests.testbed.tokenserver import TokenServer, libtrust_key_id
+from tests.programs import require_programs
 
 
 def _token(server: TokenServer, scope: str, auth: tuple[str, str] | None) -> str:

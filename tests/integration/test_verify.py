@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from devtools.testbed import BaseImages
 from repro.cli import main
 from repro.errors import EXIT_NOT_REPRODUCIBLE, EXIT_OK
 from repro.oci.layout import ImageLayout
 from tests.integration.assets import make_context
-from tests.testbed import BaseImages, require_programs
+from tests.programs import require_programs
 
 pytestmark = pytest.mark.buildah
 

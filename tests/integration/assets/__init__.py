@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tests.testbed import BaseImages
+from devtools.testbed import BaseImages
 
 ASSETS = Path(__file__).resolve().parent
 

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from devtools.testbed import RunningRegistry
 from repro.config import Config, RegistryConfig
 from repro.digest import Digest
 from repro.errors import AuthenticationError, RegistryUnreachableError
 from repro.oci import media
 from repro.reference import parse_reference
 from repro.registry import RegistryClient
-from tests.testbed import RunningRegistry
 
 CONFIG = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from devtools.testbed import BaseImages, RunningRegistry
 from repro.config import Config, RegistryConfig
 from repro.digest import Digest
 from repro.errors import (
@@ -24,7 +25,6 @@ from repro.oci import media
 from repro.platform import Platform
 from repro.reference import parse_reference
 from repro.registry import Index, Manifest, RegistryClient
-from tests.testbed import BaseImages, RunningRegistry
 
 
 def _client(*hosts: str, mirrors: dict[str, tuple[str, ...]] | None = None) -> RegistryClient:

@@ -1,6 +1,6 @@
 """The registry client against a real registry behind a proxy that misbehaves on purpose.
 
-Every test puts :class:`~tests.testbed.proxy.FaultProxy` between repro and a real
+Every test puts :class:`~devtools.testbed.proxy.FaultProxy` between repro and a real
 Distribution registry and asks it for one kind of trouble: lying digests, altered or
 cut bodies, oversized manifests, redirects to another host, rate limits, outages, a
 registry killed in the middle of a push, and random hostile bytes. The client must
@@ -25,21 +25,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from repro.config import Config, RegistryConfig
-from repro.digest import Digest
-from repro.errors import (
-    DigestMismatchError,
-    ManifestTooLargeError,
-    NotFoundError,
-    RegistryError,
-    RegistryUnreachableError,
-)
-from repro.oci import media
-from repro.reference import parse_reference
-from repro.registry import Manifest, RegistryClient, RetryPolicy
-from repro.registry.client import MAX_MANIFEST_SIZE, UPLOAD_CHUNK_SIZE
-from tests.testbed import BaseImages, RunningRegistry
-from tests.testbed.proxy import (
+from devtools.testbed import BaseImages, RunningRegistry
+from devtools.testbed.proxy import (
     MIB,
     AlterBody,
     Drop,
@@ -54,7 +41,20 @@ from tests.testbed.proxy import (
     Truncate,
     WrongDigest,
 )
-from tests.testbed.registry import free_port
+from devtools.testbed.registry import free_port
+from repro.config import Config, RegistryConfig
+from repro.digest import Digest
+from repro.errors import (
+    DigestMismatchError,
+    ManifestTooLargeError,
+    NotFoundError,
+    RegistryError,
+    RegistryUnreachableError,
+)
+from repro.oci import media
+from repro.reference import parse_reference
+from repro.registry import Manifest, RegistryClient, RetryPolicy
+from repro.registry.client import MAX_MANIFEST_SIZE, UPLOAD_CHUNK_SIZE
 
 MANIFESTS = r"/v2/busybox/manifests/"
 BLOBS = r"/v2/busybox/blobs/sha256:"

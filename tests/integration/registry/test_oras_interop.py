@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 from oras.client import OrasClient
 
+from devtools.testbed import RunningRegistry
 from repro.config import Config, RegistryConfig
 from repro.digest import Digest
 from repro.oci import media
 from repro.reference import parse_reference
 from repro.registry import Manifest, RegistryClient
-from tests.testbed import RunningRegistry
 
 ARTIFACT_TYPE = "application/vnd.repro.test.artifact.v1"
 FILE_TYPE = "application/vnd.repro.test.file.v1+json"

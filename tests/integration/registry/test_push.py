@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from devtools.testbed import RunningRegistry
 from repro.config import Config, RegistryConfig
 from repro.digest import Digest
 from repro.errors import DigestMismatchError, NotFoundError, UsageError
@@ -18,7 +19,6 @@ from repro.oci import media
 from repro.reference import parse_reference
 from repro.registry import Manifest, RegistryClient
 from repro.registry.client import UPLOAD_CHUNK_SIZE
-from tests.testbed import RunningRegistry
 
 CONFIG = b'{"architecture":"arm64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
 

@@ -9,13 +9,13 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from devtools.testbed import RunningRegistry
 from repro.config import Config, RegistryConfig
 from repro.digest import Digest
 from repro.errors import UsageError
 from repro.oci import media
 from repro.reference import parse_reference
 from repro.registry import Index, RegistryClient
-from tests.testbed import RunningRegistry
 
 CONFIG = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
 EMPTY = b"{}"

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from devtools.attest_double import ISSUER, LocalSigstore
 from repro import errors
 from repro.attest.keys import load_private_key
 from repro.attest.sign import KeySigner
 from repro.attest.statements import CYCLONEDX_BOM, SLSA_PROVENANCE_V1
 from repro.cli import main
 from repro.digest import Digest
-from tests.attest_double import ISSUER, LocalSigstore
 from tests.unit.attest.helpers import make_image, sign_and_attach
 
 

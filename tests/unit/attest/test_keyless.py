@@ -1,5 +1,5 @@
 """Keyless signing through sigstore's SigningContext, against the local Sigstore TEST
-DOUBLE (tests/attest_double), verified by sigstore's real Verifier. No sockets."""
+DOUBLE (devtools/attest_double), verified by sigstore's real Verifier. No sockets."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ import pytest
 from sigstore.models import Bundle
 from sigstore.oidc import IdentityToken
 
+from devtools.attest_double import ISSUER, LocalSigstore
 from repro import errors
 from repro.attest.keys import generate_key
 from repro.attest.sign import KeylessSigner, identity_token
 from repro.attest.statements import SLSA_PROVENANCE_V1
 from repro.attest.verify import IdentityTrust, KeyTrust, verify_bundle, verify_image
 from repro.digest import Digest
-from tests.attest_double import ISSUER, LocalSigstore
 from tests.unit.attest.helpers import make_image, sign_and_attach, statement_for
 
 IDENTITY = "release@example.com"

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from repro import verify
 from repro.build import pipeline
 from repro.cli import main
 from repro.errors import EXIT_NOT_REPRODUCIBLE, EXIT_OK, EXIT_USAGE
+from repro.reproduce import verify
 from tests.unit.build.fakes import FakeBackend
 
 DIGEST = "sha256:" + "ab" * 32

@@ -10,7 +10,7 @@ from repro.build import BuildEvent, BuildSpec, build
 from repro.build.pipeline import ANNOTATION_EPOCH
 from repro.config import Config
 from repro.oci.layout import ImageLayout
-from repro.verify import VARIATIONS, verify
+from repro.reproduce.verify import VARIATIONS, verify
 from tests.unit.build.fakes import FakeBackend
 
 DIGEST = "sha256:" + "ab" * 32

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from repro.oci.layout import Image, ImageLayout
-from tests.unit.oci.layerkit import Dir, File, Link, Member, make_image
+from tests.unit.layers.layerkit import Dir, File, Link, Member, make_image
 
 OS_RELEASE = b'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\nID=debian\n'
 ELF = b"\x7fELF\x02\x01\x01" + b"\x00" * 64

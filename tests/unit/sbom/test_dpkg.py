@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from repro.oci.filesystem import ImageFilesystem
+from repro.layers.filesystem import ImageFilesystem
 from repro.sbom.catalogers.dpkg import DpkgCataloger, debian_license, licenses_from_copyright, parse_stanzas
 from repro.sbom.catalogers.osrelease import OS_RELEASE_PATHS, find_distro, parse_os_release
 from repro.sbom.model import LAYER_PROPERTY, CatalogContext, Package
@@ -93,7 +93,7 @@ def test_debian_license_names(name: str, spdx: str) -> None:
 
 
 def test_distroless_status_d(tmp_path: Path) -> None:
-    from tests.unit.oci.layerkit import File, make_image
+    from tests.unit.layers.layerkit import File, make_image
 
     layout, image = make_image(
         tmp_path / "img",

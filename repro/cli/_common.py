@@ -1,0 +1,77 @@
+"""What every command module shares: the parser class, config loading, JSON output, common flags."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn, TextIO
+
+from repro.errors import Error, UsageError
+
+if TYPE_CHECKING:
+    from repro.config import Config
+    from repro.platform import Platform
+
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors go through repro's error hierarchy (exit 64)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _load_config(args: argparse.Namespace, start: Path | None = None) -> Config:
+    from repro.config import load_config
+
+    return load_config(start, explicit=args.config)
+
+
+def _print_json(data: object, out: TextIO | None = None) -> None:
+    json.dump(data, out or sys.stdout, indent=2, sort_keys=True)
+    (out or sys.stdout).write("\n")
+
+
+def _platforms_arg(args: argparse.Namespace) -> tuple[Platform, ...]:
+    from repro.platform import parse_platforms
+
+    return parse_platforms(args.platform) if args.platform else ()
+
+
+def _build_args(args: argparse.Namespace) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for item in args.build_arg or ():
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--build-arg: expected NAME=VALUE, got {item!r}")
+        values[name] = value
+    return values
+
+
+def _output_format(args: argparse.Namespace, default: str) -> str:
+    if args.json:
+        if args.format not in (None, "json"):
+            raise UsageError("--json and --format are exclusive")
+        return "json"
+    return str(args.format or default)
+
+
+def _report(err: Error, verbose: int) -> None:
+    if verbose:
+        traceback.print_exception(err, file=sys.stderr)
+    print(f"repro: error: {err}", file=sys.stderr)
+    if err.hint:
+        print(f"hint: {err.hint}", file=sys.stderr)
+
+
+def _scrub_arg(args: argparse.Namespace) -> tuple[str, ...]:
+    names: list[str] = []
+    for item in args.scrub or ():
+        names += [name.strip() for name in item.split(",") if name.strip()]
+    return tuple(dict.fromkeys(names))

@@ -1,0 +1,145 @@
+"""``repro keygen`` and ``verify-image``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from repro.cli._common import _load_config, _Parser, _print_json
+from repro.errors import EXIT_OK, UsageError
+
+if TYPE_CHECKING:
+    pass
+
+
+# --- repro keygen / verify-image -------------------------------------------------------
+
+
+def _cmd_keygen(args: argparse.Namespace) -> int:
+    from repro.attest.keys import keypair_paths, read_password, write_keypair
+
+    private_path, public_path = keypair_paths(args.prefix)
+    for path in (private_path, public_path):
+        if path.exists():
+            raise UsageError(f"{path} exists; refusing to overwrite it")
+    pair = write_keypair(args.prefix, read_password(confirm=True))
+    if args.json:
+        _print_json(pair.to_json())
+    else:
+        print(pair.public_key)
+    print(
+        f"repro keygen: wrote {pair.private_key} (encrypted) and {pair.public_key}; key hint {pair.hint}",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def _cmd_verify_image(args: argparse.Namespace) -> int:
+    from repro.attest.statements import predicate_types
+    from repro.attest.verify import (
+        IdentityTrust,
+        KeyTrust,
+        TrustPolicy,
+        load_trusted_root,
+        open_source,
+        verify_source,
+    )
+
+    identity_given = args.certificate_identity is not None or args.certificate_identity_regexp is not None
+    trust: TrustPolicy
+    if args.key is not None:
+        if identity_given or args.certificate_oidc_issuer or args.trusted_root:
+            raise UsageError("--key excludes the keyless options (--certificate-*, --trusted-root)")
+        from repro.attest.keys import load_public_key
+
+        trust = KeyTrust(load_public_key(args.key))
+    elif identity_given:
+        if not args.certificate_oidc_issuer:
+            raise UsageError("keyless verification needs --certificate-oidc-issuer too")
+        trust = IdentityTrust(
+            issuer=args.certificate_oidc_issuer,
+            trusted_root=load_trusted_root(args.trusted_root),
+            identity=args.certificate_identity,
+            identity_regexp=args.certificate_identity_regexp,
+        )
+    else:
+        raise UsageError(
+            "say whom to trust: --key PUB, or --certificate-identity[-regexp] and --certificate-oidc-issuer"
+        )
+    require = predicate_types(name for item in args.require or () for name in item.split(","))
+    if args.ref.startswith("oci:"):
+        result = verify_source(open_source(args.ref), trust, require=require)
+    else:
+        from repro.registry import RegistryClient
+
+        with RegistryClient(_load_config(args)) as client:
+            result = verify_source(open_source(args.ref, client), trust, require=require)
+    if args.json:
+        _print_json(result.to_json())
+    else:
+        for attestation in result.verified:
+            print(f"{attestation.predicate_type}\t{attestation.referrer}\t{attestation.signer}")
+    print(
+        f"repro verify-image: {result.image}: {len(result.verified)} attestation(s) verified "
+        f"({result.trust}), {len(result.rejected)} rejected",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def _add_attest_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
+    keygen = commands.add_parser(
+        "keygen",
+        help="create a key pair for signing with --sign key",
+        description="Create an ECDSA P-256 key pair: PREFIX.key (PKCS#8, encrypted with a passphrase "
+        "from REPRO_KEY_PASSWORD or asked twice on the terminal; mode 0600) and PREFIX.pub. Refuses to "
+        "overwrite either file. Prints the public key's path.",
+    )
+    keygen.add_argument(
+        "prefix", nargs="?", default="repro", metavar="PREFIX", help="file name prefix (default: repro)"
+    )
+    keygen.add_argument("--json", action="store_true", help="print the paths and the key hint as JSON")
+    keygen.set_defaults(handler=_cmd_keygen)
+
+    verify_image = commands.add_parser(
+        "verify-image",
+        help="verify an image's signed attestations",
+        description="Find the Sigstore bundles attached to REF as OCI referrers (registry reference, or "
+        "oci:DIR[:TAG]) and verify each: the signature (with --key, or keyless against the trusted root "
+        "with the certificate identity and OIDC issuer), that it is an in-toto statement, and that its "
+        "subject is REF's digest. Exits 0 when every --require'd attestation (without --require: at "
+        "least one) verified; 21-25 say why not (see the README).",
+    )
+    verify_image.add_argument("ref", metavar="REF", help="image reference, or oci:DIR[:TAG]")
+    verify_image.add_argument(
+        "--key", type=Path, metavar="PUB", help="trust bundles signed with this public key"
+    )
+    verify_image.add_argument(
+        "--certificate-identity", metavar="ID", help="keyless: the signer's identity (e-mail or URI), exactly"
+    )
+    verify_image.add_argument(
+        "--certificate-identity-regexp",
+        metavar="RE",
+        help="keyless: the signer's identity, as a full-match regexp",
+    )
+    verify_image.add_argument(
+        "--certificate-oidc-issuer",
+        metavar="URL",
+        help="keyless: the OIDC issuer that vouched for the identity",
+    )
+    verify_image.add_argument(
+        "--require",
+        action="append",
+        metavar="A[,A…]",
+        help="attestations that must verify: provenance, sbom, reproducible",
+    )
+    verify_image.add_argument(
+        "--trusted-root",
+        type=Path,
+        metavar="FILE",
+        help="keyless: a Sigstore trusted_root.json (default: Sigstore's public instance, via TUF)",
+    )
+    verify_image.add_argument("--json", action="store_true", help="print JSON on stdout")
+    verify_image.set_defaults(handler=_cmd_verify_image)

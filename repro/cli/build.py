@@ -1,0 +1,265 @@
+"""``repro build``, ``verify`` and ``diff``: build through an engine, prove two builds agree, explain differences."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from repro.cli._common import _build_args, _load_config, _Parser, _print_json, _report
+from repro.errors import EXIT_OK, UsageError
+
+if TYPE_CHECKING:
+    from repro.build import BuildEvent, BuildSpec
+    from repro.registry import RegistryClient
+    from repro.reproduce.diff import LayoutImage
+
+
+# --- repro build / verify / diff -----------------------------------------------------
+
+
+class _Progress:
+    """Prints build progress on stderr: each instruction with the time since the start,
+    repro's own phases, and with -v every line the engine prints."""
+
+    def __init__(self, verbose: int, out: TextIO | None = None) -> None:
+        self.verbose = verbose
+        self.out = out or sys.stderr
+
+    def __call__(self, event: BuildEvent) -> None:
+        who = f"[{event.build}] " if event.build else ""
+        if event.kind == "output":
+            if self.verbose:
+                print(f"{who}| {event.text}", file=self.out, flush=True)
+            return
+        if event.kind == "step":
+            stage = f"stage {event.stage}/{event.stages} " if event.stages > 1 else ""
+            line = f"{stage}step {event.step}/{event.steps}: {event.instruction}"
+        else:
+            line = event.text
+        print(f"repro: {who}{line}  (+{event.elapsed:.1f} s)", file=self.out, flush=True)
+
+
+def _scrub_arg(args: argparse.Namespace) -> tuple[str, ...]:
+    names: list[str] = []
+    for item in args.scrub or ():
+        names += [name.strip() for name in item.split(",") if name.strip()]
+    return tuple(dict.fromkeys(names))
+
+
+def _build_spec(args: argparse.Namespace, *, output_required: bool) -> BuildSpec:
+    from repro.build import BuildSpec
+    from repro.oci.layout import parse_layout_ref
+
+    output, tag = None, None
+    if args.output is not None:
+        if not args.output.startswith("oci:"):
+            raise UsageError(f"-o {args.output}: write the output as oci:DIR[:TAG]")
+        output, tag = parse_layout_ref(args.output)
+    elif output_required:
+        raise UsageError("repro build needs an output: -o oci:DIR[:TAG]")
+    return BuildSpec(
+        context=Path(args.context),
+        output=output,
+        tag=tag or "latest",
+        dockerfile=args.file,
+        target=args.target,
+        build_args=_build_args(args),
+        platform=args.platform,
+        scrub=_scrub_arg(args),
+        allow_unpinned=args.allow_unpinned,
+    )
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    if args.verify:
+        return _cmd_verify(args)
+    from repro.build import build
+
+    spec = _build_spec(args, output_required=True)
+    result = build(spec, config=_load_config(args, spec.dockerfile_path), progress=_Progress(args.verbose))
+    if args.json:
+        _print_json(result.to_json())
+    else:
+        print(result.digest)
+    epoch = f"SOURCE_DATE_EPOCH={result.source_date_epoch} ({result.epoch_source})"
+    print(
+        f"repro build: {result.reference} {result.digest} in {result.duration:.1f} s; {epoch}",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from repro.errors import EXIT_NOT_REPRODUCIBLE, NotReproducibleError
+    from repro.reproduce.verify import verify
+
+    spec = _build_spec(args, output_required=args.command == "build")
+    concurrent = False if args.sequential else None
+    result = verify(
+        spec,
+        config=_load_config(args, spec.dockerfile_path),
+        progress=_Progress(args.verbose),
+        concurrent=concurrent,
+    )
+    if args.json:
+        _print_json(result.to_json())
+    elif result.reproducible:
+        print(f"reproducible {result.digest}")
+    elif result.diff is not None:
+        from repro.reproduce.diff import render_text
+
+        sys.stdout.write(render_text(result.diff))
+    else:
+        print(f"not reproducible {result.builds[0].digest} {result.builds[1].digest}")
+    mode = "concurrently" if result.concurrent else "one after the other"
+    print(f"repro verify: two builds {mode} in {result.duration:.1f} s", file=sys.stderr)
+    if result.reproducible:
+        return EXIT_OK
+    _report(
+        NotReproducibleError(
+            f"not reproducible: two builds gave {result.builds[0].digest} and {result.builds[1].digest}",
+            hint="see the report on stdout; --scrub removes known volatile files (see the README)",
+        ),
+        0,
+    )
+    return EXIT_NOT_REPRODUCIBLE
+
+
+def _open_for_diff(
+    text: str, client_box: list[RegistryClient], args: argparse.Namespace, workdir: Path
+) -> LayoutImage:
+    from repro.reproduce.diff import open_image
+
+    if text.startswith("oci:"):
+        return open_image(text)
+    import dataclasses
+
+    from repro.oci.pull import pull_image
+    from repro.platform import Platform
+    from repro.reference import parse_reference
+    from repro.registry import RegistryClient
+
+    ref = parse_reference(text)
+    if not client_box:
+        client_box.append(RegistryClient(_load_config(args)))
+    destination = workdir / f"image-{len(list(workdir.iterdir()))}"
+    platform = Platform.parse(args.platform) if args.platform else None
+    pull_image(client_box[0], ref, destination, tag="image", platform=platform)
+    return dataclasses.replace(open_image(f"oci:{destination}:image"), name=ref.text)
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from repro.errors import EXIT_NOT_REPRODUCIBLE
+    from repro.reproduce.diff import diff_images, render_text
+
+    dockerfile = None
+    if args.file is not None:
+        from repro.dockerfile import parse
+
+        try:
+            data = args.file.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"{args.file}: cannot read: {exc.strerror}") from exc
+        dockerfile = parse(data, filename=str(args.file))
+    clients: list[RegistryClient] = []
+    with tempfile.TemporaryDirectory(prefix="repro-diff-") as tmp:
+        try:
+            a = _open_for_diff(args.a, clients, args, Path(tmp))
+            b = _open_for_diff(args.b, clients, args, Path(tmp))
+        finally:
+            for client in clients:
+                client.close()
+        diff = diff_images(a, b, dockerfile=dockerfile, target=args.target, build_args=_build_args(args))
+    if args.json:
+        _print_json(diff.to_json())
+    else:
+        sys.stdout.write(render_text(diff))
+    return EXIT_OK if diff.identical else EXIT_NOT_REPRODUCIBLE
+
+
+def _add_build_options(command: argparse.ArgumentParser, *, output_required: bool) -> None:
+    from repro.layers.scrub import profile_names
+
+    command.add_argument("context", metavar="CONTEXT", help="the build context directory")
+    command.add_argument(
+        "-f", "--file", type=Path, metavar="FILE", help="the Dockerfile (default: CONTEXT/Dockerfile)"
+    )
+    command.add_argument("--target", metavar="STAGE", help="build this stage (default: the last)")
+    command.add_argument(
+        "--build-arg", action="append", metavar="NAME=VALUE", help="a build argument (repeatable)"
+    )
+    command.add_argument("--platform", metavar="OS/ARCH[/VARIANT]", help="the platform to build for")
+    command.add_argument(
+        "-o",
+        "--output",
+        metavar="oci:DIR[:TAG]",
+        help="write the image to this OCI layout (TAG default: latest)"
+        + ("" if output_required else "; only when reproducible"),
+    )
+    command.add_argument(
+        "--scrub",
+        action="append",
+        metavar="P[,P…]",
+        help=f"remove the volatile files of these profiles: {', '.join(profile_names())} (see the README)",
+    )
+    command.add_argument(
+        "--allow-unpinned", action="store_true", help="build even if an image is not pinned to a digest"
+    )
+    command.add_argument("--json", action="store_true", help="print JSON on stdout")
+
+
+def _add_build_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
+    build = commands.add_parser(
+        "build",
+        help="build an image reproducibly into an OCI layout",
+        description="Build CONTEXT with buildah in storage of its own, with every time stamp set to "
+        "SOURCE_DATE_EPOCH (from the environment, else the git HEAD commit time, else 0), then "
+        "normalise the image and write it to the -o layout. Refuses images not pinned to a digest. "
+        "Prints the image digest.",
+    )
+    _add_build_options(build, output_required=True)
+    build.add_argument(
+        "--verify", action="store_true", help="build twice and write the image only if both agree"
+    )
+    build.add_argument("--sequential", action="store_true", help=argparse.SUPPRESS)
+    build.set_defaults(handler=_cmd_build)
+
+    verify = commands.add_parser(
+        "verify",
+        help="build twice, independently, and compare the digests",
+        description="Build CONTEXT twice, each from its own copy of the context with its own storage, "
+        "time zone, locale and umask, normalise both images and compare them. Prints "
+        "'reproducible sha256:…' and exits 0, or prints what differs (the first differing layer, "
+        "its Dockerfile line, each differing path, likely causes and fixes) and exits 6.",
+    )
+    _add_build_options(verify, output_required=False)
+    verify.add_argument("--sequential", action="store_true", help="run the two builds one after the other")
+    verify.set_defaults(handler=_cmd_verify)
+
+    diff = commands.add_parser(
+        "diff",
+        help="compare two images and explain the differences",
+        description="Compare two images, each an OCI layout (oci:DIR[:TAG]) or a registry reference, "
+        "and report what differs as 'repro verify' does. Exits 0 when they are identical, 6 when "
+        "they differ.",
+    )
+    diff.add_argument("a", metavar="A", help="oci:DIR[:TAG] or an image reference")
+    diff.add_argument("b", metavar="B", help="oci:DIR[:TAG] or an image reference")
+    diff.add_argument(
+        "-f", "--file", type=Path, metavar="FILE", help="the Dockerfile both were built from (for file:line)"
+    )
+    diff.add_argument("--target", metavar="STAGE", help="the stage that was built")
+    diff.add_argument(
+        "--build-arg", action="append", metavar="NAME=VALUE", help="a build argument of the build"
+    )
+    diff.add_argument(
+        "--platform",
+        metavar="OS/ARCH[/VARIANT]",
+        help="for a multi-platform reference (default: this machine's)",
+    )
+    diff.add_argument("--json", action="store_true", help="print JSON on stdout")
+    diff.set_defaults(handler=_cmd_diff)

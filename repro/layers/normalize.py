@@ -1,0 +1,403 @@
+"""The normaliser: rewrite an OCI image layout into its canonical form, so that two builds
+of the same file systems and config give the same digests whatever the engine did.
+
+    >>> result = normalize_layout(Path("build-a"), Path("out"), tag="app",
+    ...                           source_date_epoch=0, scrub=["auto"])  # doctest: +SKIP
+    >>> result.manifest_digest                                          # doctest: +SKIP
+    Digest(algorithm='sha256', hex='…')
+
+What it does (see :mod:`repro.layers.tarcanon` for the tar rules):
+
+- every layer becomes a canonical tar, gzip-compressed with Python's zlib at a fixed level,
+  a fixed header (mtime 0, no name, OS 255), media type ``…layer.v1.tar+gzip``;
+- the config: ``created`` and every ``history[].created`` set to SOURCE_DATE_EPOCH,
+  ``rootfs.diff_ids`` recomputed, engine identity removed (the ``io.buildah.version``
+  label; Docker's ``container``, ``container_config`` and ``docker_version``, which carry a
+  random container ID and the daemon version and are not part of the OCI config), empty
+  ``Labels`` dropped; serialised as compact JSON with sorted keys;
+- the manifest: OCI media types, ``org.opencontainers.image.created`` dropped (the config's
+  ``created`` says it and cannot disagree), the ``dev.repro.normalize.*`` annotations set
+  (compressor, level, repro version, scrub profiles); layer descriptors carry no
+  annotations;
+- index.json of ``dest`` gets the manifest under ``tag``.
+
+Layers are processed in parallel (zlib and hashlib release the GIL). Temporary spool files
+live in a directory inside ``dest`` that is removed at the end: nothing is written outside
+``dest``, and no layer is ever extracted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+import zlib
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+from repro import __version__
+from repro.digest import Digest
+from repro.errors import ImageError
+from repro.fsutil import atomic_write
+from repro.layers.scrub import AUTO, Scrubber, resolve_profiles
+from repro.layers.tarcanon import (
+    COMPRESSOR,
+    DEFAULT_LEVEL,
+    DEFAULT_LIMITS,
+    GzipWriter,
+    Limits,
+    ScannedLayer,
+    scan_layer,
+    write_layer,
+)
+from repro.oci import media
+from repro.oci.layout import REF_NAME, Image, ImageLayout, Layer
+from repro.oci.models import Descriptor, index_json
+
+logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+ANNOTATION_PREFIX: Final = "dev.repro.normalize."
+ANNOTATION_COMPRESSOR: Final = "dev.repro.normalize.compressor"
+ANNOTATION_LEVEL: Final = "dev.repro.normalize.level"
+ANNOTATION_VERSION: Final = "dev.repro.normalize.version"
+ANNOTATION_SCRUB: Final = "dev.repro.normalize.scrub"
+CREATED_ANNOTATION: Final = "org.opencontainers.image.created"
+#: Labels engines add about themselves.
+ENGINE_LABELS: Final = frozenset({"io.buildah.version"})
+#: Docker-only config keys describing the daemon and the build container, not the image.
+ENGINE_CONFIG_KEYS: Final = ("container", "container_config", "docker_version")
+
+
+@dataclass(frozen=True)
+class NormalizedLayer:
+    """One layer before and after normalisation."""
+
+    index: int
+    source_digest: Digest
+    digest: Digest
+    size: int
+    diff_id: Digest
+    tar_size: int
+    entries: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "sourceDigest": str(self.source_digest),
+            "digest": str(self.digest),
+            "size": self.size,
+            "diffID": str(self.diff_id),
+            "tarSize": self.tar_size,
+            "entries": self.entries,
+        }
+
+
+@dataclass(frozen=True)
+class ScrubbedPath:
+    """A file a scrub profile removed: in which layer, where, and which profile."""
+
+    layer: int
+    path: str
+    profile: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"layer": self.layer, "path": self.path, "profile": self.profile}
+
+
+@dataclass(frozen=True)
+class NormalizeResult:
+    """What :func:`normalize_layout` wrote (digests) and how (compressor, scrubbing)."""
+
+    manifest_digest: Digest
+    manifest_size: int
+    config_digest: Digest
+    layers: tuple[NormalizedLayer, ...]
+    scrub_profiles: tuple[str, ...]
+    scrubbed: tuple[ScrubbedPath, ...]
+    compressor: str
+    #: The zlib library Python ran with: deflate output is stable across zlib releases,
+    #: but a different implementation (zlib-ng) compresses differently.
+    compressor_version: str
+    level: int
+    source_date_epoch: int
+    repro_version: str
+    tag: str | None
+
+    @property
+    def layer_digests(self) -> tuple[Digest, ...]:
+        return tuple(layer.digest for layer in self.layers)
+
+    @property
+    def diff_ids(self) -> tuple[Digest, ...]:
+        return tuple(layer.diff_id for layer in self.layers)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (provenance records it)."""
+        return {
+            "manifestDigest": str(self.manifest_digest),
+            "manifestSize": self.manifest_size,
+            "configDigest": str(self.config_digest),
+            "layers": [layer.to_json() for layer in self.layers],
+            "scrubProfiles": list(self.scrub_profiles),
+            "scrubbed": [s.to_json() for s in self.scrubbed],
+            "compressor": self.compressor,
+            "compressorVersion": self.compressor_version,
+            "level": self.level,
+            "sourceDateEpoch": self.source_date_epoch,
+            "reproVersion": self.repro_version,
+            "tag": self.tag,
+        }
+
+
+def rfc3339(epoch: int) -> str:
+    """``1970-01-01T00:00:00Z`` for 0: the form every ``created`` field gets."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def normalize_config(
+    config: Mapping[str, Any], diff_ids: Sequence[Digest], source_date_epoch: int
+) -> dict[str, Any]:
+    """The canonical config: times set to the epoch, diff IDs replaced, engine identity removed."""
+    created = rfc3339(source_date_epoch)
+    out = {k: v for k, v in config.items() if k not in ENGINE_CONFIG_KEYS}
+    out["created"] = created
+    history = out.get("history")
+    if isinstance(history, list):
+        out["history"] = [{**h, "created": created} if isinstance(h, dict) else h for h in history]
+    rootfs = out.get("rootfs")
+    out["rootfs"] = {**(rootfs if isinstance(rootfs, dict) else {}), "type": "layers"}
+    out["rootfs"]["diff_ids"] = [str(d) for d in diff_ids]
+    runtime = out.get("config")
+    if isinstance(runtime, dict):
+        runtime = dict(runtime)
+        labels = runtime.get("Labels")
+        if isinstance(labels, dict):
+            labels = {k: v for k, v in labels.items() if k not in ENGINE_LABELS}
+            if labels:
+                runtime["Labels"] = labels
+            else:
+                del runtime["Labels"]
+        elif "Labels" in runtime and labels is None:
+            del runtime["Labels"]
+        out["config"] = runtime
+    return out
+
+
+def canonical_json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def normalize_layout(
+    src: ImageLayout | Path,
+    dest: Path,
+    *,
+    tag: str | None,
+    source_date_epoch: int,
+    scrub: Sequence[str] = (),
+    workers: int | None = None,
+    level: int = DEFAULT_LEVEL,
+    limits: Limits = DEFAULT_LIMITS,
+) -> NormalizeResult:
+    """Write the canonical form of the image ``tag`` of ``src`` into the layout ``dest``.
+
+    ``tag`` picks the image in ``src`` (``None``: its only image) and names the result in
+    ``dest`` (``None``: the source's own name, if it has one). ``dest`` is created if
+    needed and may be ``src`` itself. ``scrub`` names profiles of :mod:`repro.layers.scrub`.
+    Raise :class:`~repro.errors.ImageError` for a malformed or hostile image, naming the
+    layer and entry; nothing is tagged then.
+    """
+    if source_date_epoch < 0:
+        raise ImageError(f"SOURCE_DATE_EPOCH must not be negative, got {source_date_epoch}")
+    if not 0 <= level <= 9:
+        raise ImageError(f"compression level must be 0..9, got {level}")
+    resolve_profiles(scrub)  # reject unknown names before any work
+    source = src if isinstance(src, ImageLayout) else ImageLayout.open(src)
+    entry = source.find(tag)
+    image = source.image(descriptor=entry)
+    out_tag = tag if tag is not None else entry.annotations.get(REF_NAME)
+    target = ImageLayout.create(dest)
+    spool_dir = Path(tempfile.mkdtemp(dir=target.path, prefix=".normalize-"))
+    try:
+        written, profiles = _normalize_layers(
+            source=source,
+            target=target,
+            image=image,
+            spool_dir=spool_dir,
+            epoch=source_date_epoch,
+            scrub=scrub,
+            workers=workers,
+            level=level,
+            limits=limits,
+        )
+    finally:
+        shutil.rmtree(spool_dir, ignore_errors=True)
+
+    diff_ids = [w.diff_id for w in written]
+    config_bytes = canonical_json(normalize_config(image.config, diff_ids, source_date_epoch))
+    config_desc = target.write_blob(config_bytes, media.OCI_CONFIG)
+    annotations = {
+        k: v
+        for k, v in image.manifest.annotations.items()
+        if k != CREATED_ANNOTATION and not k.startswith(ANNOTATION_PREFIX)
+    }
+    annotations[ANNOTATION_COMPRESSOR] = COMPRESSOR
+    annotations[ANNOTATION_LEVEL] = str(level)
+    annotations[ANNOTATION_VERSION] = __version__
+    if profiles:
+        annotations[ANNOTATION_SCRUB] = ",".join(profiles)
+    manifest: dict[str, Any] = {
+        "schemaVersion": 2,
+        "mediaType": media.OCI_MANIFEST,
+        "config": config_desc.to_json(),
+        "layers": [
+            Descriptor(media_type=media.OCI_LAYER_GZIP, digest=w.digest, size=w.size).to_json()
+            for w in written
+        ],
+        "annotations": annotations,
+    }
+    if image.manifest.artifact_type is not None:
+        manifest["artifactType"] = image.manifest.artifact_type
+    if image.manifest.subject is not None:
+        manifest["subject"] = image.manifest.subject.to_json()
+    manifest_desc = target.write_blob(canonical_json(manifest), media.OCI_MANIFEST)
+    _tag(target, out_tag, manifest_desc)
+    scrubbed = tuple(
+        ScrubbedPath(layer=w.index, path=path, profile=profile)
+        for w in written
+        for path, profile in w.scrubbed
+    )
+    return NormalizeResult(
+        manifest_digest=manifest_desc.digest,
+        manifest_size=manifest_desc.size,
+        config_digest=config_desc.digest,
+        layers=tuple(w.layer for w in written),
+        scrub_profiles=profiles,
+        scrubbed=scrubbed,
+        compressor=COMPRESSOR,
+        compressor_version=f"zlib {zlib.ZLIB_RUNTIME_VERSION}",
+        level=level,
+        source_date_epoch=source_date_epoch,
+        repro_version=__version__,
+        tag=out_tag,
+    )
+
+
+@dataclass(frozen=True)
+class _Written:
+    index: int
+    layer: NormalizedLayer
+    scrubbed: tuple[tuple[str, str], ...]
+
+    @property
+    def digest(self) -> Digest:
+        return self.layer.digest
+
+    @property
+    def diff_id(self) -> Digest:
+        return self.layer.diff_id
+
+    @property
+    def size(self) -> int:
+        return self.layer.size
+
+
+def _normalize_layers(
+    *,
+    source: ImageLayout,
+    target: ImageLayout,
+    image: Image,
+    spool_dir: Path,
+    epoch: int,
+    scrub: Sequence[str],
+    workers: int | None,
+    level: int,
+    limits: Limits,
+) -> tuple[list[_Written], tuple[str, ...]]:
+    layers = image.layers
+    if workers is None:
+        workers = min(len(layers), os.cpu_count() or 1)
+    workers = max(1, workers)
+
+    def scan(layer: Layer) -> ScannedLayer:
+        where = f"layer {layer.index} ({layer.digest})"
+        if layer.descriptor.media_type not in _LAYER_TYPES:
+            raise ImageError(f"{where}: unsupported layer media type {layer.descriptor.media_type!r}")
+        with source.open_blob(layer.digest) as raw:
+            return scan_layer(raw, spool_dir, source_date_epoch=epoch, limits=limits, where=where)
+
+    def write(layer: Layer, scanned: ScannedLayer, scrubber: Scrubber) -> _Written:
+        try:
+            with target.blob_writer(media.OCI_LAYER_GZIP) as blob:
+                gzip = GzipWriter(blob, level)
+                result = write_layer(scanned, gzip, scrubber)
+                gzip.close()
+        finally:
+            scanned.close()
+        if blob.descriptor is None:  # blob_writer sets it whenever the block succeeds
+            raise ImageError(f"layer {layer.index}: the layer blob was not written")
+        normalized = NormalizedLayer(
+            index=layer.index,
+            source_digest=layer.digest,
+            digest=blob.descriptor.digest,
+            size=blob.descriptor.size,
+            diff_id=result.diff_id,
+            tar_size=result.size,
+            entries=result.entries,
+        )
+        logger.debug("layer %d: %s -> %s", layer.index, layer.digest, normalized.digest)
+        return _Written(index=layer.index, layer=normalized, scrubbed=result.scrubbed)
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="normalize") as pool:
+        if AUTO in scrub:
+            # auto needs every layer's paths before the first layer is written.
+            scanned = _gather([pool.submit(scan, layer) for layer in layers])
+            present = (path for s in scanned for path in s.paths())
+            scrubber = Scrubber(resolve_profiles(scrub, present))
+            futures = [
+                pool.submit(write, layer, s, scrubber) for layer, s in zip(layers, scanned, strict=True)
+            ]
+        else:
+            scrubber = Scrubber(resolve_profiles(scrub))
+            futures = [
+                pool.submit(lambda layer: write(layer, scan(layer), scrubber), layer) for layer in layers
+            ]
+        return _gather(futures), scrubber.names
+
+
+def _gather(futures: list[Future[_T]]) -> list[_T]:
+    """All results in order; on the first failure cancel what has not started and re-raise.
+
+    Spool files of layers that were scanned but not written are removed with the spool
+    directory by the caller.
+    """
+    try:
+        return [future.result() for future in futures]
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
+
+
+_LAYER_TYPES: Final = frozenset(
+    {
+        media.OCI_LAYER_TAR,
+        media.OCI_LAYER_GZIP,
+        media.DOCKER_LAYER_GZIP,
+        "application/vnd.docker.image.rootfs.diff.tar",
+    }
+)
+
+
+def _tag(target: ImageLayout, tag: str | None, descriptor: Descriptor) -> None:
+    if tag is not None:
+        target.set_tag(tag, descriptor)
+        return
+    kept = [d.to_json() for d in target.index().manifests if d.digest != descriptor.digest]
+    atomic_write(target.path / "index.json", index_json([*kept, descriptor.to_json()]))

@@ -1,0 +1,222 @@
+"""``repro verify``: build the same input twice, independently, and compare the digests.
+
+The two builds share nothing: each gets its own copy of the context at a different path,
+its own engine storage, and a different environment (time zone, locale, umask); the
+clock differs by itself. Both images are normalised, then compared. The same digest means
+the build is reproducible; otherwise the diff report (:mod:`repro.reproduce.diff`) says which
+layer differs first, which Dockerfile instruction made it, what differs in each path, and
+how to fix the usual culprits.
+
+    >>> result = verify(BuildSpec(Path("app")), config=Config())   # doctest: +SKIP
+    >>> result.reproducible, str(result.digest)                    # doctest: +SKIP
+    (True, 'sha256:…')
+
+The builds run concurrently when the machine has at least two CPUs: most of a build is
+waiting on the registry, on disk and on single-threaded tools inside RUN steps, so two at
+once take little more wall time than one (``bench/verify.py`` measures it). The second
+starts :data:`STAGGER_SECONDS` after the first so that their clocks differ.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from repro.build.backend import Backend, BuildEvent, BuildResult, ProgressCallback
+from repro.build.pipeline import (
+    BuildSpec,
+    Prepared,
+    Variation,
+    default_backend,
+    prepare,
+    publish,
+    run_build,
+    work_directory,
+)
+from repro.config import Config
+from repro.digest import Digest
+from repro.process import Runner, run
+
+if TYPE_CHECKING:
+    from repro.reproduce.diff import ImageDiff
+
+logger = logging.getLogger(__name__)
+
+#: The two environments. Locales that are not installed still change the variables a
+#: build sees; time zones far apart make a stray local time show up in the diff.
+VARIATIONS: tuple[Variation, Variation] = (
+    Variation(
+        label="A",
+        environment={"TZ": "UTC", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"},
+        umask=0o022,
+        copy_context=True,
+    ),
+    Variation(
+        label="B",
+        environment={"TZ": "Pacific/Kiritimati", "LANG": "fr_FR.UTF-8", "LC_ALL": "fr_FR.UTF-8"},
+        umask=0o002,
+        copy_context=True,
+    ),
+)
+
+#: Concurrent builds start this far apart, so that a step recording the time of day to the
+#: second (``RUN date > /built-at``) runs in a different second in each build.
+STAGGER_SECONDS = 1.5
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """Two builds and their comparison.
+
+    ``builds[i].layout`` is where that image was while it was compared; both are removed
+    afterwards except the first, which is at ``output`` when one was asked for and the
+    build is reproducible. ``diff`` is the :class:`~repro.reproduce.diff.ImageDiff` when the
+    digests differ.
+    """
+
+    reproducible: bool
+    builds: tuple[BuildResult, BuildResult]
+    diff: ImageDiff | None
+    concurrent: bool
+    duration: float
+    output: Path | None = None
+
+    @property
+    def digest(self) -> Digest:
+        """The digest of the first build (of both, when reproducible)."""
+        return self.builds[0].digest
+
+    def to_json(self) -> dict[str, Any]:
+        obj: dict[str, Any] = {
+            "reproducible": self.reproducible,
+            "digest": str(self.digest) if self.reproducible else None,
+            "digests": [str(b.digest) for b in self.builds],
+            "builds": [self._build_json(b) for b in self.builds],
+            "concurrent": self.concurrent,
+            "duration_seconds": round(self.duration, 3),
+            "output": str(self.output) if self.output is not None else None,
+        }
+        if self.diff is not None:
+            obj["diff"] = self.diff.to_json()
+        return obj
+
+    def _build_json(self, build: BuildResult) -> dict[str, Any]:
+        obj = build.to_json()
+        if build.layout != self.output:  # compared, then removed
+            obj["layout"] = obj["reference"] = None
+        return obj
+
+
+def default_concurrency() -> bool:
+    """Build concurrently on two or more CPUs."""
+    return (os.cpu_count() or 1) >= 2
+
+
+def compare(first: BuildResult, second: BuildResult, prepared: Prepared) -> ImageDiff:
+    """The diff report of the two builds' images, layers mapped to the Dockerfile."""
+    from repro.reproduce.diff import diff_images, open_image
+
+    images = [
+        dataclasses.replace(
+            open_image(f"oci:{build.layout}:{build.tag}"),
+            name=f"build {variation.label} ({_describe(variation)})",
+        )
+        for build, variation in zip((first, second), VARIATIONS, strict=True)
+    ]
+    return diff_images(
+        images[0],
+        images[1],
+        dockerfile=prepared.graph.dockerfile,
+        target=prepared.spec.target,
+        build_args=prepared.spec.build_args,
+    )
+
+
+def _describe(variation: Variation) -> str:
+    settings = [f"{k}={v}" for k, v in sorted(variation.environment.items()) if k != "LANG"]
+    if variation.umask is not None:
+        settings.append(f"umask {variation.umask:04o}")
+    return ", ".join(settings)
+
+
+def verify(
+    spec: BuildSpec,
+    *,
+    config: Config,
+    backend: Backend | None = None,
+    progress: ProgressCallback | None = None,
+    concurrent: bool | None = None,
+    runner: Runner = run,
+) -> VerifyResult:
+    """Build ``spec`` twice with :data:`VARIATIONS` and compare.
+
+    When the digests agree and ``spec.output`` is set, the image is written there.
+    Raises :class:`~repro.errors.BuildError` (and the errors of :func:`prepare`) when a
+    build fails; a build that succeeds but differs is *not* an exception: look at
+    ``reproducible`` (the CLI turns it into exit code 6).
+    """
+    prepared = prepare(spec, config=config, runner=runner)
+    engine = backend or default_backend()
+    engine.version()  # fail before starting two builds if the engine is missing
+    parallel = default_concurrency() if concurrent is None else concurrent
+    started = time.monotonic()
+
+    def note(text: str) -> None:
+        if progress is not None:
+            progress(BuildEvent(kind="phase", text=text, elapsed=time.monotonic() - started))
+
+    with ExitStack() as stack:
+        workdirs = [stack.enter_context(work_directory(f"repro-verify-{v.label}-")) for v in VARIATIONS]
+        jobs: list[Callable[[], BuildResult]] = [
+            functools.partial(
+                run_build, prepared, workdir, backend=engine, variation=variation, progress=progress
+            )
+            for variation, workdir in zip(VARIATIONS, workdirs, strict=True)
+        ]
+        results = _run_all(jobs, parallel)
+        first, second = results
+        reproducible = first.digest == second.digest
+        diff = None
+        output = None
+        if reproducible:
+            note(f"reproducible {first.digest}")
+            if spec.output is not None:
+                publish(first.layout, first.tag, spec.output, spec.tag)
+                output = spec.output
+                first = dataclasses.replace(first, layout=spec.output)
+        else:
+            note(f"digests differ: {first.digest} and {second.digest}; comparing")
+            diff = compare(first, second, prepared)
+    return VerifyResult(
+        reproducible=reproducible,
+        builds=(first, second),
+        diff=diff,
+        concurrent=parallel,
+        duration=time.monotonic() - started,
+        output=output,
+    )
+
+
+def _run_all(jobs: list[Callable[[], BuildResult]], parallel: bool) -> list[BuildResult]:
+    if not parallel:
+        return [job() for job in jobs]
+    with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="repro-verify") as pool:
+        futures: list[Future[BuildResult]] = []
+        for job in jobs:
+            if futures:
+                time.sleep(STAGGER_SECONDS)
+            futures.append(pool.submit(job))
+        errors = [f.exception() for f in futures]
+    for error in errors:
+        if error is not None:
+            raise error
+    return [f.result() for f in futures]
