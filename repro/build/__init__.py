@@ -16,6 +16,12 @@ from repro.build.backend import (
     ProgressCallback,
     RegistrySettings,
 )
+from repro.build.capabilities import (
+    Capabilities,
+    UnsupportedFeatureError,
+    check_capabilities,
+    find_unsupported,
+)
 from repro.build.epoch import Epoch, source_date_epoch
 from repro.build.pipeline import BuildSpec, Prepared, Variation, build, prepare, publish, run_build
 from repro.build.preflight import UnpinnedImageError, check_pinned, find_unpinned
@@ -26,16 +32,20 @@ __all__ = [
     "BuildRequest",
     "BuildResult",
     "BuildSpec",
+    "Capabilities",
     "EngineOutput",
     "Epoch",
     "Prepared",
     "ProgressCallback",
     "RegistrySettings",
     "UnpinnedImageError",
+    "UnsupportedFeatureError",
     "Variation",
     "build",
+    "check_capabilities",
     "check_pinned",
     "find_unpinned",
+    "find_unsupported",
     "prepare",
     "publish",
     "run_build",

@@ -14,9 +14,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from repro.digest import Digest
+
+if TYPE_CHECKING:
+    from repro.build.capabilities import Capabilities
 
 
 def _frozen(mapping: Mapping[str, str]) -> Mapping[str, str]:
@@ -179,6 +182,10 @@ class Backend(Protocol):
 
     def version(self) -> str:
         """The engine's version (``1.28.2``); raises BuildError when it is not usable."""
+        ...
+
+    def capabilities(self) -> Capabilities:
+        """The Dockerfile features this engine builds faithfully (checked before any build)."""
         ...
 
     def build(self, request: BuildRequest, *, progress: ProgressCallback | None = None) -> EngineOutput:

@@ -29,6 +29,7 @@ from repro.build.backend import (
     RegistrySettings,
     parse_step,
 )
+from repro.build.capabilities import Capabilities
 from repro.errors import BuildError, ProcessError
 from repro.process import Runner, StreamRunner, run, run_streaming
 
@@ -110,6 +111,23 @@ class BuildahBackend:
             match = _VERSION_RE.search(text)
             self._version = match.group(1) if match else text.strip() or "unknown"
         return self._version
+
+    def capabilities(self) -> Capabilities:
+        # Measured with buildah 1.28.2: RUN <<EOF fails ("Unknown instruction"), COPY <<EOF
+        # looks for a file called "<<EOF"; ADD --checksum, COPY --link/--parents/--exclude,
+        # RUN --network/--security are refused; an ADD of a git URL is fetched as a plain
+        # HTTP download; RUN --mount=type=ssh runs without an agent (repro forwards none).
+        # The OCI format drops HEALTHCHECK, SHELL (RUN keeps using /bin/sh) and ONBUILD;
+        # STOPSIGNAL is kept.
+        return Capabilities(
+            engine=f"{PROGRAM} {self.version()}",
+            secrets=True,
+            cache_mounts=True,
+            bind_mounts=True,
+            tmpfs_mounts=True,
+            stopsignal=True,
+            copy_chmod=True,
+        )
 
     def command(self, request: BuildRequest) -> tuple[list[str], dict[str, str]]:
         """The argv and the extra environment that build ``request`` (files are written too)."""

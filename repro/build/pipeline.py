@@ -34,6 +34,7 @@ from repro.build.backend import (
     ProgressCallback,
     RegistrySettings,
 )
+from repro.build.capabilities import check_capabilities
 from repro.build.epoch import Epoch, source_date_epoch
 from repro.build.preflight import check_pinned, find_unpinned
 from repro.config import Config
@@ -170,6 +171,15 @@ def prepare(spec: BuildSpec, *, config: Config, runner: Runner = run) -> Prepare
         auth_file=docker_auth_file(),
         unpinned=unpinned,
     )
+
+
+def check_engine(prepared: Prepared, backend: Backend) -> None:
+    """Refuse, before any build, every Dockerfile feature ``backend`` cannot honour.
+
+    Raises :class:`~repro.build.capabilities.UnsupportedFeatureError` naming each
+    ``file:line``, and :class:`~repro.errors.BuildError` when the engine is not usable.
+    """
+    check_capabilities(prepared.graph, backend.capabilities(), path=prepared.spec.dockerfile_path)
 
 
 @contextmanager
@@ -320,8 +330,10 @@ def build(
     if spec.output is None:
         raise UsageError("repro build needs an output: -o oci:DIR[:TAG]")
     prepared = prepare(spec, config=config, runner=runner)
+    engine = backend or default_backend()
+    check_engine(prepared, engine)
     with work_directory() as workdir:
-        result = run_build(prepared, workdir, backend=backend or default_backend(), progress=progress)
+        result = run_build(prepared, workdir, backend=engine, progress=progress)
         publish(result.layout, result.tag, spec.output, spec.tag)
     if ImageLayout.open(spec.output).find(spec.tag).digest != result.digest:
         raise ImageError(f"{spec.output}: the image tagged {spec.tag} is not the one just built")
@@ -334,6 +346,7 @@ __all__ = [
     "Prepared",
     "Variation",
     "build",
+    "check_engine",
     "prepare",
     "publish",
     "run_build",

@@ -36,6 +36,7 @@ from repro.build.pipeline import (
     BuildSpec,
     Prepared,
     Variation,
+    check_engine,
     default_backend,
     prepare,
     publish,
@@ -166,7 +167,7 @@ def verify(
     """
     prepared = prepare(spec, config=config, runner=runner)
     engine = backend or default_backend()
-    engine.version()  # fail before starting two builds if the engine is missing
+    check_engine(prepared, engine)  # fails before two builds start: engine missing, feature unsupported
     parallel = default_concurrency() if concurrent is None else concurrent
     started = time.monotonic()
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from repro.build.backend import BuildRequest, EngineOutput, ProgressCallback, parse_step
+from repro.build.capabilities import Capabilities
 from repro.oci import media
 from repro.oci.layout import ImageLayout
 
@@ -67,6 +68,9 @@ class FakeBackend:
 
     def version(self) -> str:
         return "0.0"
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(engine=f"{self.name} {self.version()}", secrets=True, stopsignal=True)
 
     def build(self, request: BuildRequest, *, progress: ProgressCallback | None = None) -> EngineOutput:
         self.requests.append(request)
