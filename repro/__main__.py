@@ -1,7 +1,5 @@
 """``python -m repro``."""
 
-import sys
+from repro.cli import run
 
-from repro.cli import main
-
-sys.exit(main())
+run()

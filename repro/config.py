@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -207,8 +208,8 @@ def _policy_from_table(raw: object, base_dir: Path, where: str) -> PolicyConfig:
     budget = None
     if "size_budget_mb" in table:
         budget = float(_expect(table["size_budget_mb"], (int, float), f"{here}.size_budget_mb"))
-        if budget <= 0:
-            raise ConfigError(f"{here}.size_budget_mb: must be positive")
+        if not math.isfinite(budget) or budget <= 0:
+            raise ConfigError(f"{here}.size_budget_mb: must be positive (and finite)")
     exceptions = tuple(
         _exception_from_table(item, f"{here}.exceptions[{index}]")
         for index, item in enumerate(_expect(table.get("exceptions", []), list, f"{here}.exceptions"))
@@ -226,6 +227,14 @@ def _policy_from_table(raw: object, base_dir: Path, where: str) -> PolicyConfig:
     )
 
 
+def _seconds(value: float, where: str) -> float:
+    """A duration in seconds: positive and finite (``nan`` and ``inf`` would disable the bound)."""
+    seconds = float(value)
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ConfigError(f"{where}: must be a positive number of seconds, got {value!r}")
+    return seconds
+
+
 def from_mapping(data: Mapping[str, object], *, base_dir: Path, where: str) -> Config:
     """Validate a parsed ``[tool.repro]`` (or repro.toml) table."""
     unknown = set(data) - _TOP_KEYS
@@ -235,9 +244,9 @@ def from_mapping(data: Mapping[str, object], *, base_dir: Path, where: str) -> C
     registries = {
         host: _registry_from_table(host, table, base_dir, where) for host, table in registries_table.items()
     }
-    timeout = float(_expect(data.get("timeout", DEFAULT_TIMEOUT), (int, float), f"{where}: timeout"))
-    if timeout <= 0:
-        raise ConfigError(f"{where}: timeout must be positive")
+    timeout = _seconds(
+        _expect(data.get("timeout", DEFAULT_TIMEOUT), (int, float), f"{where}: timeout"), f"{where}: timeout"
+    )
     lockfile = None
     if "lockfile" in data:
         lockfile = base_dir / _expect(data["lockfile"], str, f"{where}: lockfile")
@@ -253,6 +262,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}): is it a TOML file?") from exc
+    except RecursionError as exc:
+        raise ConfigError(f"{path}: nested too deeply to be a configuration file") from exc
 
 
 def _table_of(path: Path) -> dict[str, Any] | None:
@@ -293,11 +306,9 @@ def _apply_env(config: Config, environ: Mapping[str, str]) -> Config:
         config = dataclasses.replace(config, lockfile=Path(raw))
     if raw := environ.get("REPRO_TIMEOUT"):
         try:
-            timeout = float(raw)
+            timeout = _seconds(float(raw), "REPRO_TIMEOUT")
         except ValueError as exc:
             raise ConfigError(f"REPRO_TIMEOUT: not a number: {raw!r}") from exc
-        if timeout <= 0:
-            raise ConfigError("REPRO_TIMEOUT: must be positive")
         config = dataclasses.replace(config, timeout=timeout)
     if raw := environ.get("REPRO_INSECURE_REGISTRIES"):
         for host in filter(None, (h.strip() for h in raw.split(","))):

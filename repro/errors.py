@@ -29,6 +29,7 @@ EXIT_CHANGED = 10
 EXIT_USAGE = 64
 EXIT_CONFIG = 78
 EXIT_INTERNAL = 70
+EXIT_FILE_ACCESS = 74
 EXIT_INTERRUPTED = 130
 
 
@@ -45,6 +46,49 @@ class Error(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+class InternalError(Error):
+    """Something repro did not expect happened: a bug (the traceback shows where, with -v)."""
+
+    exit_code = EXIT_INTERNAL
+    default_hint = "this is a bug in repro: run again with -v and report the traceback"
+
+
+class FileAccessError(Error):
+    """The operating system refused a file or directory (permissions, missing directory, full disk)."""
+
+    exit_code = EXIT_FILE_ACCESS
+    default_hint = "check that the path exists and that you may read (or write) it"
+
+
+def as_error(exc: BaseException) -> Error:
+    """``exc`` as a repro :class:`Error`: itself, a :class:`FileAccessError` for an OS
+    error about a named file, else an :class:`InternalError` (the original is its cause).
+
+        >>> as_error(PermissionError(13, "Permission denied", "/ro/Dockerfile")).exit_code
+        74
+        >>> as_error(KeyError("x")).exit_code
+        70
+    """
+    if isinstance(exc, Error):
+        return exc
+    error: Error
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        target = f"{exc.filename} -> {exc.filename2}" if exc.filename2 is not None else str(exc.filename)
+        error = FileAccessError(f"{target}: {exc.strerror}")
+    elif isinstance(exc, MemoryError):
+        error = InternalError("out of memory", hint="an input may be larger than it claims; -v shows where")
+    elif isinstance(exc, RecursionError):
+        error = InternalError(
+            "input nested too deeply to process", hint="-v shows which input; please report it"
+        )
+    else:
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        error = InternalError(f"internal error: {type(exc).__name__}{': ' + detail if detail else ''}")
+    error.__cause__ = exc
+    error.__traceback__ = exc.__traceback__
+    return error
 
 
 class UsageError(Error):

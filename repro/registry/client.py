@@ -315,11 +315,18 @@ class RegistryClient:
             except RegistryError as exc:
                 return exc
 
-        with ThreadPoolExecutor(
+        pool = ThreadPoolExecutor(
             max_workers=min(len(unique), DEFAULT_RESOLVE_WORKERS), thread_name_prefix="repro-resolve"
-        ) as pool:
+        )
+        try:
             for ref, outcome in zip(unique, pool.map(one, unique), strict=True):
                 results[ref] = outcome
+        except BaseException:
+            # Ctrl-C (or any error) must not wait for requests still in flight: a stalled
+            # registry would hold the interrupt until its timeout. Queued ones never start.
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
         return results
 
     def _resolve_at(self, ref: ImageRef, ep: Endpoint, platforms: Sequence[Platform]) -> Resolved:

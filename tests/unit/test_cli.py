@@ -1,13 +1,17 @@
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from repro import __version__
-from repro.cli import main
-from repro.errors import EXIT_CONFIG, EXIT_USAGE
+from repro import __version__, errors
+from repro.cli import build_parser, main
+from repro.errors import EXIT_CHECK_FAILED, EXIT_CONFIG, EXIT_FILE_ACCESS, EXIT_INTERNAL, EXIT_USAGE
+
+_real_build_parser = build_parser
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -61,3 +65,162 @@ def test_python_dash_m_runs_the_same_cli() -> None:
     )
     assert completed.returncode == 0
     assert completed.stdout.strip() == f"repro {__version__}"
+
+
+# -- every outcome has a documented exit code ------------------------------------------
+
+
+def _crash(args: object) -> int:
+    raise KeyError("the unexpected")
+
+
+def test_unexpected_exception_is_exit_70_without_traceback(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("repro.cli.build_parser", _parser_with_crashing_resolve)
+    assert main(["resolve", "busybox"]) == EXIT_INTERNAL != EXIT_CHECK_FAILED
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.splitlines()[0] == "repro: error: internal error: KeyError: 'the unexpected'"
+    assert "-v" in err.splitlines()[1]
+
+
+def test_unexpected_exception_shows_the_traceback_with_v(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("repro.cli.build_parser", _parser_with_crashing_resolve)
+    assert main(["resolve", "busybox", "-v"]) == EXIT_INTERNAL
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err
+    assert "KeyError: 'the unexpected'" in err
+
+
+def _parser_with_crashing_resolve() -> argparse.ArgumentParser:
+    from repro.cli import _command_parsers
+
+    parser = _real_build_parser()
+    for command in _command_parsers(parser):
+        if command.prog.endswith(" resolve"):
+            command.set_defaults(handler=_crash)
+    return parser
+
+
+@pytest.mark.parametrize(
+    ("exc", "code"),
+    [
+        (PermissionError(13, "Permission denied", "/ro/dir/Dockerfile"), EXIT_FILE_ACCESS),
+        (FileNotFoundError(2, "No such file or directory", "/gone"), EXIT_FILE_ACCESS),
+        (OSError(28, "No space left on device", "/full/x"), EXIT_FILE_ACCESS),
+        (RecursionError("maximum recursion depth exceeded"), EXIT_INTERNAL),
+        (MemoryError(), EXIT_INTERNAL),
+        (ValueError("cannot convert float NaN to integer"), EXIT_INTERNAL),
+        (OSError("no file named"), EXIT_INTERNAL),
+    ],
+)
+def test_os_and_unexpected_errors_map_to_documented_codes(
+    exc: BaseException, code: int, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def raising(args: object) -> int:
+        raise exc
+
+    monkeypatch.setattr("repro.cli.build_parser", lambda: _parser_with_handler(raising))
+    assert main(["resolve", "busybox"]) == code
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.startswith("repro: error: ")
+    if code == EXIT_FILE_ACCESS:
+        assert str(getattr(exc, "filename", "")) in err
+
+
+def _parser_with_handler(handler: object) -> argparse.ArgumentParser:
+    from repro.cli import _command_parsers
+
+    parser = _real_build_parser()
+    for command in _command_parsers(parser):
+        command.set_defaults(handler=handler)
+    return parser
+
+
+def test_every_error_class_has_a_documented_code_in_main(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.unit.test_errors import all_error_classes
+
+    for cls in all_error_classes():
+
+        def raising(args: object, cls: type[errors.Error] = cls) -> int:
+            raise cls("boom")
+
+        monkeypatch.setattr("repro.cli.build_parser", lambda raising=raising: _parser_with_handler(raising))
+        assert (
+            main(["resolve", "busybox"]) == cls.exit_code != EXIT_CHECK_FAILED
+            or cls is errors.CheckFailedError
+        )
+        assert capsys.readouterr().err.startswith("repro: error: boom")
+
+
+# -- global options before or after the command --------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["-v", "resolve", "Not/Valid"],
+        ["resolve", "Not/Valid", "-v"],
+        ["resolve", "-v", "Not/Valid"],
+        ["-vv", "resolve", "Not/Valid"],
+        ["resolve", "Not/Valid", "-vv"],
+        ["--verbose", "resolve", "Not/Valid"],
+    ],
+)
+def test_verbose_before_or_after_the_command(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == EXIT_USAGE
+    assert "Traceback (most recent call last)" in capsys.readouterr().err
+
+
+def test_verbose_counts_add_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[argparse.Namespace] = []
+
+    def record(args: argparse.Namespace) -> int:
+        seen.append(args)
+        return 0
+
+    monkeypatch.setattr("repro.cli.build_parser", lambda: _parser_with_handler(record))
+    assert main(["-v", "resolve", "busybox", "-v", "--config", "c.toml", "--json"]) == 0
+    assert (seen[0].verbose, seen[0].config, seen[0].json) == (2, Path("c.toml"), True)
+    assert main(["--json", "--config", "c.toml", "resolve", "busybox"]) == 0
+    assert (seen[1].verbose, seen[1].config, seen[1].json) == (0, Path("c.toml"), True)
+    assert main(["resolve", "busybox"]) == 0
+    assert (seen[2].verbose, seen[2].config, seen[2].json) == (0, None, False)
+
+
+def test_config_after_the_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["resolve", "busybox", "--config", "/nonexistent/repro.toml"]) == EXIT_CONFIG
+    assert "configuration file not found" in capsys.readouterr().err
+
+
+def test_two_different_configs_are_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--config", "a.toml", "resolve", "busybox", "--config", "b.toml"]) == EXIT_USAGE
+    assert "--config given twice" in capsys.readouterr().err
+
+
+def test_json_before_a_command_without_json_output_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--json", "policy", "test", "."]) == EXIT_USAGE
+    assert "has no JSON output" in capsys.readouterr().err
+
+
+def test_nan_timeout_in_the_environment_is_a_config_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REPRO_TIMEOUT", "nan")
+    assert main(["resolve", "busybox"]) == EXIT_CONFIG
+    assert "REPRO_TIMEOUT" in capsys.readouterr().err
+
+
+def test_binary_config_is_a_config_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "repro.toml"
+    config.write_bytes(bytes(range(256)))
+    assert main(["--config", str(config), "resolve", "busybox"]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "not UTF-8" in err

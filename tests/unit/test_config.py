@@ -94,7 +94,12 @@ def test_environment_overrides_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("timeout = 0\n", "timeout must be positive"),
+        ("timeout = 0\n", "timeout: must be a positive number of seconds"),
+        ("timeout = nan\n", "timeout: must be a positive number of seconds, got nan"),
+        ("timeout = inf\n", "timeout: must be a positive number of seconds, got inf"),
+        ("timeout = -inf\n", "timeout: must be a positive number"),
+        ("[policy]\nsize_budget_mb = nan\n", "size_budget_mb: must be positive (and finite)"),
+        ("x = " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
         ("timeout = true\n", "timeout: expected int or float"),
         ("colour = 1\n", "unknown key(s) colour"),
         ('[registries."x"]\ninsecure = "yes"\n', 'registries."x".insecure: expected bool'),
@@ -118,6 +123,9 @@ def test_invalid_files_are_rejected_with_the_place(tmp_path: Path, text: str, me
     [
         ("REPRO_TIMEOUT", "soon"),
         ("REPRO_TIMEOUT", "-1"),
+        ("REPRO_TIMEOUT", "nan"),
+        ("REPRO_TIMEOUT", "inf"),
+        ("REPRO_TIMEOUT", "Infinity"),
         ("REPRO_MAX_CONCURRENCY", "0"),
         ("REPRO_REGISTRY_MIRRORS", "docker.io"),
     ],
@@ -125,6 +133,15 @@ def test_invalid_files_are_rejected_with_the_place(tmp_path: Path, text: str, me
 def test_invalid_environment_is_rejected(tmp_path: Path, name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         load_config(tmp_path, environ={name: value})
+
+
+def test_binary_file_is_a_config_error_not_a_decode_error(tmp_path: Path) -> None:
+    path = tmp_path / "repro.toml"
+    path.write_bytes(b"timeout = 3\n\xff\xfe\x00\x81 binary")
+    with pytest.raises(ConfigError, match="not UTF-8 text"):
+        load_config(tmp_path, environ={})
+    with pytest.raises(ConfigError, match="not UTF-8 text"):
+        load_config(explicit=path, environ={})
 
 
 def test_missing_explicit_file_and_pyproject_without_table(tmp_path: Path) -> None:
