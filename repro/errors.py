@@ -206,6 +206,7 @@ EXIT_SIGNATURE_INVALID = 22
 EXIT_UNTRUSTED_SIGNER = 23
 EXIT_SUBJECT_MISMATCH = 24
 EXIT_MISSING_ATTESTATION = 25
+EXIT_UNCOVERED_PLATFORM = 26
 
 
 class AttestationError(Error):
@@ -251,6 +252,13 @@ class MissingAttestationError(VerificationError):
 
     exit_code = EXIT_MISSING_ATTESTATION
     default_hint = "sign and push the attestation (repro release does both), or relax --require"
+
+
+class UncoveredPlatformError(VerificationError):
+    """An index holds an image that no verified attestation covers, while others are covered."""
+
+    exit_code = EXIT_UNCOVERED_PLATFORM
+    default_hint = "sign every platform image of the index, or the index itself; --platform narrows the check"
 
 
 class PolicyError(ConfigError):

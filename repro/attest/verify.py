@@ -21,10 +21,11 @@ otherwise the most telling failure is raised, each with its own exit code.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -42,11 +43,14 @@ from repro.errors import (
     MissingAttestationError,
     SignatureError,
     SubjectMismatchError,
+    UncoveredPlatformError,
     UntrustedSignerError,
     UsageError,
     VerificationError,
 )
+from repro.oci.media import DOCKER_REFERENCE_TYPE
 from repro.oci.models import Descriptor, Index, Manifest
+from repro.platform import Platform
 
 if TYPE_CHECKING:
     from sigstore.models import TrustedRoot
@@ -56,6 +60,9 @@ if TYPE_CHECKING:
     from repro.registry import RegistryClient
 
 logger = logging.getLogger(__name__)
+
+#: Image configs larger than this are refused (read only to match ``--platform``).
+MAX_CONFIG_SIZE = 16 * 1024 * 1024
 
 # OIDC issuer extensions of Fulcio certificates: the legacy raw-string one and the v2
 # DER UTF8String one (https://github.com/sigstore/fulcio/blob/main/docs/oid-info.md).
@@ -197,9 +204,16 @@ class VerifiedAttestation:
     referrer: Digest
     signer: str
     statement: Statement
+    #: The digest the referrer is attached to and the statement names.
+    subject: Digest
 
     def to_json(self) -> dict[str, Any]:
-        return {"predicateType": self.predicate_type, "referrer": str(self.referrer), "signer": self.signer}
+        return {
+            "predicateType": self.predicate_type,
+            "referrer": str(self.referrer),
+            "signer": self.signer,
+            "subject": str(self.subject),
+        }
 
 
 @dataclass(frozen=True)
@@ -209,10 +223,13 @@ class RejectedAttestation:
     referrer: Digest
     claimed_predicate_type: str | None
     error: VerificationError
+    #: The digest whose referrers listed it.
+    subject: Digest | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "referrer": str(self.referrer),
+            "subject": str(self.subject) if self.subject is not None else None,
             "claimedPredicateType": self.claimed_predicate_type,
             "error": str(self.error),
             "errorType": type(self.error).__name__,
@@ -221,8 +238,43 @@ class RejectedAttestation:
 
 
 @dataclass(frozen=True)
+class ImageEntry:
+    """One image of an index that verification must cover: its digest and platform."""
+
+    digest: Digest
+    #: ``os/arch[/variant]``, or None when the index entry names no platform.
+    platform: str | None
+
+    def describe(self) -> str:
+        return f"{self.platform or 'platform-less'} image {self.digest}"
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Which required predicates verified for one image (an index entry, or the image itself)."""
+
+    entry: ImageEntry
+    #: Predicate types verified by statements about this image or about its index.
+    verified: tuple[str, ...]
+    #: Required predicate types that did not; ``("any",)`` when nothing at all verified.
+    missing: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "digest": str(self.entry.digest),
+            "platform": self.entry.platform,
+            "verified": list(self.verified),
+            "missing": list(self.missing),
+        }
+
+
+@dataclass(frozen=True)
 class ImageVerification:
-    """The outcome of :func:`verify_image` for an image that verified."""
+    """The outcome of verifying an image: what verified, what was rejected, and whether it passed.
+
+    ``error`` is None when the image verified; otherwise it is the error
+    :func:`verify_source` raises (its exit code says why).
+    """
 
     image: str
     digest: Digest
@@ -230,16 +282,37 @@ class ImageVerification:
     verified: tuple[VerifiedAttestation, ...]
     rejected: tuple[RejectedAttestation, ...]
     required: tuple[str, ...]
+    index: bool = False
+    coverage: tuple[Coverage, ...] = ()
+    error: VerificationError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "image": self.image,
             "digest": str(self.digest),
+            "ok": self.ok,
             "trust": self.trust,
+            "index": self.index,
+            "required": list(self.required),
             "verified": [v.to_json() for v in self.verified],
             "rejected": [r.to_json() for r in self.rejected],
-            "required": list(self.required),
+            "coverage": [c.to_json() for c in self.coverage],
+            "error": error_json(self.error) if self.error is not None else None,
         }
+
+
+def error_json(error: Error) -> dict[str, Any]:
+    """An error as ``verify-image --json`` reports it."""
+    return {
+        "message": str(error),
+        "type": type(error).__name__,
+        "exitCode": error.exit_code,
+        "hint": error.hint or None,
+    }
 
 
 # -- where attestations come from ------------------------------------------------------------
@@ -248,37 +321,90 @@ class ImageVerification:
 class AttestationSource(Protocol):
     """An image and the bundles attached to it.
 
-    ``subjects`` are the digests attestations may be attached to: the image's digest and,
-    for a multi-platform index, each platform's manifest digest.
+    ``entries`` are the images of an index that verification must cover (after
+    ``--platform`` selection); empty for a single-platform image.
     """
 
     name: str
     digest: Digest
-    subjects: tuple[Digest, ...]
+    is_index: bool
+    entries: tuple[ImageEntry, ...]
 
-    def referrers(self) -> list[Descriptor]: ...
+    def referrers(self, subject: Digest) -> list[Descriptor]: ...
 
     def manifest(self, descriptor: Descriptor) -> Manifest: ...
 
     def blob(self, descriptor: Descriptor) -> bytes: ...
 
 
+def index_entries(
+    index: Index, platforms: Sequence[Platform] = (), *, name: str = ""
+) -> tuple[ImageEntry, ...]:
+    """The images of ``index`` that must be covered, narrowed to ``platforms`` if given.
+
+    Every entry counts except BuildKit's attestation manifests (``unknown`` platform,
+    ``vnd.docker.reference.type: attestation-manifest``), which no runtime pulls. An entry
+    without a platform is kept for any ``platforms``: a runtime picks it by its config.
+    A platform asked for that the index does not have is a usage error.
+    """
+    candidates = [
+        d
+        for d in index.manifests
+        if not (
+            d.annotations.get(DOCKER_REFERENCE_TYPE) == "attestation-manifest"
+            and d.platform is not None
+            and d.platform.os == "unknown"
+        )
+    ]
+    if platforms:
+        for wanted in platforms:
+            if not any(d.platform is not None and d.platform.matches(wanted) for d in candidates):
+                offered = ", ".join(sorted({str(d.platform) for d in candidates if d.platform})) or "none"
+                raise UsageError(f"{name}: the index has no image for platform {wanted} (it has: {offered})")
+        candidates = [
+            d for d in candidates if d.platform is None or any(d.platform.matches(p) for p in platforms)
+        ]
+    entries = [ImageEntry(d.digest, str(d.platform) if d.platform is not None else None) for d in candidates]
+    return tuple(dict.fromkeys(entries))
+
+
+def _check_single_platform(name: str, config: bytes, platforms: Sequence[Platform]) -> None:
+    """A one-platform image matches ``--platform`` only if its config says so."""
+    try:
+        obj = json.loads(config)
+        platform = Platform.from_oci(obj) if isinstance(obj, dict) else None
+    except (UnicodeDecodeError, json.JSONDecodeError, UsageError):
+        platform = None
+    if platform is None:
+        raise VerificationError(f"{name}: the image config names no platform to match --platform against")
+    for wanted in platforms:
+        if not platform.matches(wanted):
+            raise UsageError(
+                f"{name}: the image is {platform}, not {wanted} (it is not a multi-platform index)"
+            )
+
+
 class RegistrySource:
     """An image in a registry; referrers through the API or the fallback tag index."""
 
-    def __init__(self, client: RegistryClient, ref: ImageRef) -> None:
+    def __init__(self, client: RegistryClient, ref: ImageRef, platforms: Sequence[Platform] = ()) -> None:
         self.client = client
         self.ref = ref
-        resolved = client.resolve(ref)
-        self.digest = resolved.digest
-        self.subjects = tuple(dict.fromkeys([resolved.digest, *(p.digest for p in resolved.platforms)]))
+        document = client.get_manifest(ref)
+        self.digest = document.digest
         self.name = ref.with_digest(self.digest)
+        self.is_index = isinstance(document, Index)
+        if isinstance(document, Index):
+            self.entries = index_entries(document, platforms, name=self.name)
+        else:
+            self.entries = ()
+            if platforms:
+                _check_single_platform(self.name, self._blob(document.config, MAX_CONFIG_SIZE), platforms)
 
-    def referrers(self) -> list[Descriptor]:
+    def referrers(self, subject: Digest) -> list[Descriptor]:
         found: dict[Digest, Descriptor] = {}
-        for subject in self.subjects:
-            for entry in self.client.referrers(self.ref.domain, self.ref.path, subject, BUNDLE_ARTIFACT_TYPE):
-                found.setdefault(entry.digest, entry)
+        for entry in self.client.referrers(self.ref.domain, self.ref.path, subject, BUNDLE_ARTIFACT_TYPE):
+            found.setdefault(entry.digest, entry)
         return list(found.values())
 
     def manifest(self, descriptor: Descriptor) -> Manifest:
@@ -290,8 +416,11 @@ class RegistrySource:
         return document
 
     def blob(self, descriptor: Descriptor) -> bytes:
-        if descriptor.size > MAX_BUNDLE_SIZE:
-            raise VerificationError(f"bundle {descriptor.digest}: {descriptor.size} bytes is too large")
+        return self._blob(descriptor, MAX_BUNDLE_SIZE)
+
+    def _blob(self, descriptor: Descriptor, limit: int) -> bytes:
+        if descriptor.size > limit:
+            raise VerificationError(f"blob {descriptor.digest}: {descriptor.size} bytes is too large")
         buffer = io.BytesIO()
         self.client.fetch_blob(
             self.ref.domain, self.ref.path, descriptor.digest, buffer, size=descriptor.size
@@ -302,25 +431,36 @@ class RegistrySource:
 class LayoutSource:
     """An image in an OCI layout; referrers are the layout's manifests whose subject it is."""
 
-    def __init__(self, layout: ImageLayout, tag: str | None) -> None:
+    def __init__(self, layout: ImageLayout, tag: str | None, platforms: Sequence[Platform] = ()) -> None:
         self.layout = layout
         self.descriptor = _find_image(layout, tag)
         self.digest = self.descriptor.digest
-        subjects = [self.digest]
-        document = layout.manifest(self.descriptor)
-        if isinstance(document, Index):
-            subjects += [d.digest for d in document.platform_manifests()]
-        self.subjects = tuple(dict.fromkeys(subjects))
         self.name = f"oci:{layout.path}" + (f":{tag}" if tag else "") + f"@{self.digest}"
+        document = layout.manifest(self.descriptor)
+        self.is_index = isinstance(document, Index)
+        if isinstance(document, Index):
+            self.entries = index_entries(document, platforms, name=self.name)
+        else:
+            self.entries = ()
+            if platforms:
+                config = layout.read_blob(document.config.digest, max_size=MAX_CONFIG_SIZE)
+                _check_single_platform(self.name, config, platforms)
+        self._by_subject: dict[Digest, list[Descriptor]] | None = None
 
-    def referrers(self) -> list[Descriptor]:
+    def referrers(self, subject: Digest) -> list[Descriptor]:
+        if self._by_subject is None:
+            self._by_subject = self._scan()
+        return list(self._by_subject.get(subject, []))
+
+    def _scan(self) -> dict[Digest, list[Descriptor]]:
         from repro.oci import media
         from repro.oci.layout import REF_NAME
 
-        fallback_tags = {f"{d.algorithm}-{d.hex}" for d in self.subjects}
+        images = {self.digest, *(e.digest for e in self.entries)}
+        fallback_tags = {f"{d.algorithm}-{d.hex}" for d in images}
         candidates: list[Descriptor] = []
         for entry in self.layout.index().manifests:
-            if entry.digest in self.subjects or not self.layout.has_blob(entry.digest):
+            if entry.digest in images or not self.layout.has_blob(entry.digest):
                 continue
             if entry.media_type == media.OCI_INDEX and entry.annotations.get(REF_NAME) in fallback_tags:
                 # The tag-schema index other tools write into layouts lists referrers too.
@@ -329,9 +469,10 @@ class LayoutSource:
                     candidates += [d for d in fallback.manifests if self.layout.has_blob(d.digest)]
                 continue
             candidates.append(entry)
-        found: dict[Digest, Descriptor] = {}
+        found: dict[Digest, list[Descriptor]] = {}
+        seen: set[Digest] = set()
         for entry in candidates:
-            if entry.digest in found or entry.media_type != media.OCI_MANIFEST:
+            if entry.digest in seen or entry.media_type != media.OCI_MANIFEST:
                 continue
             if entry.artifact_type not in (None, BUNDLE_ARTIFACT_TYPE):
                 continue
@@ -339,11 +480,12 @@ class LayoutSource:
             if (
                 isinstance(document, Manifest)
                 and document.subject is not None
-                and document.subject.digest in self.subjects
+                and document.subject.digest in images
                 and document.effective_artifact_type == BUNDLE_ARTIFACT_TYPE
             ):
-                found[document.digest] = document.descriptor()
-        return list(found.values())
+                seen.add(entry.digest)
+                found.setdefault(document.subject.digest, []).append(document.descriptor())
+        return found
 
     def manifest(self, descriptor: Descriptor) -> Manifest:
         document = self.layout.manifest(descriptor)
@@ -373,19 +515,24 @@ def _find_image(layout: ImageLayout, tag: str | None) -> Descriptor:
     return images[0] if len(images) == 1 else layout.find(None)
 
 
-def open_source(text: str, client: RegistryClient | None = None) -> AttestationSource:
-    """``oci:DIR[:TAG]`` opens a layout; anything else is a registry reference (needs ``client``)."""
+def open_source(
+    text: str, client: RegistryClient | None = None, *, platforms: Sequence[Platform] = ()
+) -> AttestationSource:
+    """``oci:DIR[:TAG]`` opens a layout; anything else is a registry reference (needs ``client``).
+
+    ``platforms`` narrows an index to those platforms (each must be in it).
+    """
     if text.startswith("oci:"):
         from repro.oci.layout import ImageLayout, parse_layout_ref
 
         directory, tag = parse_layout_ref(text)
-        return LayoutSource(ImageLayout.open(directory), tag)
+        return LayoutSource(ImageLayout.open(directory), tag, platforms)
     from repro.reference import parse_reference
 
     ref = parse_reference(text)
     if client is None:
         raise UsageError(f"{text}: a registry client is needed to verify a registry image")
-    return RegistrySource(client, ref)
+    return RegistrySource(client, ref, platforms)
 
 
 # -- verification ---------------------------------------------------------------------------
@@ -414,15 +561,33 @@ def verify_bundle(bundle_bytes: bytes, trust: TrustPolicy, image: Digest) -> tup
 
 
 def _verify_with_key(parsed: ParsedBundle, trust: KeyTrust) -> tuple[bytes, str]:
+    """The payload if the signature verifies with ``--key``.
+
+    The bundle's ``publicKey.hint`` is not authenticated, so it decides nothing, as with
+    cosign (which ignores it when given a key): a valid signature by the key verifies
+    whatever the hint says. The hint only explains a failure: a signature that does not
+    verify, from a bundle naming another key, was made by that other key (a wrong key),
+    while one that names this key was changed after signing.
+    """
     if parsed.hint is None:
         raise UntrustedSignerError(
             "wrong signer: the bundle is signed keyless (a certificate), not with --key"
         )
+    try:
+        payload = dsse.verify(parsed.envelope, trust.public_key)
+    except SignatureError as exc:
+        if parsed.hint != trust.hint:
+            raise UntrustedSignerError(
+                f"wrong key: the bundle is signed by key {parsed.hint}, not by --key {trust.hint}"
+            ) from exc
+        raise
     if parsed.hint != trust.hint:
-        raise UntrustedSignerError(
-            f"wrong key: the bundle is signed by key {parsed.hint}, not by --key {trust.hint}"
+        logger.info(
+            "the bundle's key hint %s is not --key's %s; ignored (it is unauthenticated, the signature verified)",
+            parsed.hint,
+            trust.hint,
         )
-    return dsse.verify(parsed.envelope, trust.public_key), f"key {trust.hint}"
+    return payload, f"key {trust.hint}"
 
 
 def _verify_keyless(parsed: ParsedBundle, trust: IdentityTrust) -> tuple[str, bytes, str]:
@@ -470,6 +635,8 @@ _SEVERITY: tuple[type[VerificationError], ...] = (
     SubjectMismatchError,
     SignatureError,
     UntrustedSignerError,
+    UncoveredPlatformError,
+    MissingAttestationError,
     VerificationError,
 )
 
@@ -495,35 +662,60 @@ def _claimed_predicate_type(manifest: Manifest | None, bundle_bytes: bytes | Non
     return None
 
 
-def verify_source(
+def _check_referrer(
+    source: AttestationSource, descriptor: Descriptor, subject: Digest, trust: TrustPolicy
+) -> VerifiedAttestation | RejectedAttestation:
+    """Verify one referrer listed for ``subject``: it counts only for ``subject``."""
+    manifest: Manifest | None = None
+    bundle_bytes: bytes | None = None
+    try:
+        manifest = source.manifest(descriptor)
+        if manifest.subject is None or manifest.subject.digest != subject:
+            raise SubjectMismatchError(
+                f"referrer {descriptor.digest} is attached to "
+                f"{manifest.subject.digest if manifest.subject else 'nothing'}, not {subject}"
+            )
+        if len(manifest.layers) != 1:
+            raise VerificationError(f"referrer {descriptor.digest} has {len(manifest.layers)} layers, not 1")
+        bundle_bytes = source.blob(manifest.layers[0])
+        statement, signer = verify_bundle(bundle_bytes, trust, subject)
+    except VerificationError as exc:
+        claimed = _claimed_predicate_type(manifest, bundle_bytes)
+        logger.warning("%s: attestation %s rejected: %s", source.name, descriptor.digest.short, exc)
+        return RejectedAttestation(descriptor.digest, claimed, exc, subject)
+    logger.info("%s: verified %s about %s (%s)", source.name, statement.predicate_type, subject.short, signer)
+    return VerifiedAttestation(statement.predicate_type, descriptor.digest, signer, statement, subject)
+
+
+def evaluate_source(
     source: AttestationSource, trust: TrustPolicy, *, require: Sequence[str] = ()
 ) -> ImageVerification:
-    """Verify the attestations of ``source``; raise unless the requirements are met."""
+    """Verify the attestations of ``source`` and say whether the requirements are met.
+
+    Nothing is raised for attestations that fail: the result lists them and its
+    ``error`` says why the image did not verify (None when it did). For an index, every
+    entry (of the selected platforms) must have each required predicate verified by a
+    statement about that entry's digest, attached to it, or by one about the index's
+    digest, attached to the index.
+    """
+    subjects = list(dict.fromkeys([source.digest, *(e.digest for e in source.entries)]))
     verified: list[VerifiedAttestation] = []
     rejected: list[RejectedAttestation] = []
-    for descriptor in source.referrers():
-        manifest: Manifest | None = None
-        bundle_bytes: bytes | None = None
-        try:
-            manifest = source.manifest(descriptor)
-            if manifest.subject is None or manifest.subject.digest not in source.subjects:
-                raise SubjectMismatchError(
-                    f"referrer {descriptor.digest} is attached to "
-                    f"{manifest.subject.digest if manifest.subject else 'nothing'}, not {source.digest}"
-                )
-            if len(manifest.layers) != 1:
-                raise VerificationError(
-                    f"referrer {descriptor.digest} has {len(manifest.layers)} layers, not 1"
-                )
-            bundle_bytes = source.blob(manifest.layers[0])
-            statement, signer = verify_bundle(bundle_bytes, trust, manifest.subject.digest)
-        except VerificationError as exc:
-            claimed = _claimed_predicate_type(manifest, bundle_bytes)
-            logger.warning("%s: attestation %s rejected: %s", source.name, descriptor.digest.short, exc)
-            rejected.append(RejectedAttestation(descriptor.digest, claimed, exc))
-            continue
-        logger.info("%s: verified %s (%s)", source.name, statement.predicate_type, signer)
-        verified.append(VerifiedAttestation(statement.predicate_type, descriptor.digest, signer, statement))
+    for subject in subjects:
+        for descriptor in source.referrers(subject):
+            outcome = _check_referrer(source, descriptor, subject, trust)
+            (verified if isinstance(outcome, VerifiedAttestation) else rejected).append(outcome)  # type: ignore[arg-type]
+
+    units = source.entries if source.is_index and source.entries else (ImageEntry(source.digest, None),)
+    by_subject: dict[Digest, set[str]] = {}
+    for attestation in verified:
+        by_subject.setdefault(attestation.subject, set()).add(attestation.predicate_type)
+    about_index = by_subject.get(source.digest, set()) if source.is_index else set()
+    coverage = []
+    for unit in units:
+        have = by_subject.get(unit.digest, set()) | about_index
+        missing = tuple(p for p in require if p not in have) if require else (() if have else ("any",))
+        coverage.append(Coverage(unit, tuple(sorted(have)), missing))
 
     result = ImageVerification(
         image=source.name,
@@ -532,20 +724,56 @@ def verify_source(
         verified=tuple(verified),
         rejected=tuple(rejected),
         required=tuple(require),
+        index=source.is_index,
+        coverage=tuple(coverage),
     )
-    _check_requirements(result)
-    return result
+    error = _failure(result)
+    return result if error is None else replace(result, error=error)
 
 
-def _check_requirements(result: ImageVerification) -> None:
+def _failure(result: ImageVerification) -> VerificationError | None:
+    """The most telling reason the image did not verify, or None."""
+    if not any(c.missing for c in result.coverage):
+        return None
+    if not result.index:
+        return _single_failure(result)
+    errors: list[VerificationError] = []
+    verified_anywhere = {v.predicate_type for v in result.verified}
+    for unit in result.coverage:
+        relevant = [r for r in result.rejected if r.subject in (unit.entry.digest, result.digest)]
+        for predicate_type in unit.missing:
+            name = "any" if predicate_type == "any" else _predicate_name(predicate_type)
+            worst = _worst(
+                r.error
+                for r in relevant
+                if predicate_type == "any" or r.claimed_predicate_type in (predicate_type, None)
+            )
+            where = f"{result.image}: the index's {unit.entry.describe()}"
+            if worst is not None:
+                errors.append(_prefixed(worst, f"{where}: {name} attestation did not verify"))
+            elif predicate_type in verified_anywhere or (predicate_type == "any" and verified_anywhere):
+                errors.append(
+                    UncoveredPlatformError(
+                        f"{where} is not covered: no verified {name} attestation names it "
+                        "(other images of the index have one; none names the index itself)"
+                    )
+                )
+            else:
+                errors.append(
+                    MissingAttestationError(
+                        f"{where} has no verified {name} attestation, and none names the index"
+                    )
+                )
+    return _worst(errors)
+
+
+def _single_failure(result: ImageVerification) -> VerificationError | None:
     verified_types = {v.predicate_type for v in result.verified}
     if not result.required:
-        if verified_types:
-            return
         worst = _worst(r.error for r in result.rejected)
         if worst is not None:
-            raise _prefixed(worst, f"{result.image}: no attestation verified")
-        raise MissingAttestationError(f"{result.image}: no signed attestations are attached to the image")
+            return _prefixed(worst, f"{result.image}: no attestation verified")
+        return MissingAttestationError(f"{result.image}: no signed attestations are attached to the image")
     for predicate_type in result.required:
         if predicate_type in verified_types:
             continue
@@ -554,8 +782,8 @@ def _check_requirements(result: ImageVerification) -> None:
         if worst is None:
             worst = _worst(r.error for r in result.rejected if r.claimed_predicate_type is None)
         if worst is not None:
-            raise _prefixed(worst, f"{result.image}: {name} attestation did not verify")
-        raise MissingAttestationError(
+            return _prefixed(worst, f"{result.image}: {name} attestation did not verify")
+        return MissingAttestationError(
             f"{result.image}: required {name} attestation ({predicate_type}) is missing"
             + (
                 f"; verified: {', '.join(sorted(map(_predicate_name, verified_types)))}"
@@ -563,6 +791,17 @@ def _check_requirements(result: ImageVerification) -> None:
                 else ""
             )
         )
+    return None
+
+
+def verify_source(
+    source: AttestationSource, trust: TrustPolicy, *, require: Sequence[str] = ()
+) -> ImageVerification:
+    """Verify the attestations of ``source``; raise unless the requirements are met."""
+    result = evaluate_source(source, trust, require=require)
+    if result.error is not None:
+        raise result.error
+    return result
 
 
 def _prefixed(error: VerificationError, prefix: str) -> VerificationError:
@@ -577,18 +816,22 @@ def verify_image(
     *,
     require: Sequence[str] = (),
     client: RegistryClient | None = None,
+    platforms: Sequence[Platform] = (),
 ) -> ImageVerification:
     """Verify the image ``ref`` (registry reference or ``oci:DIR[:TAG]``) against ``trust``.
 
     ``require`` lists predicate types (see :data:`~repro.attest.statements.PREDICATE_NAMES`)
-    that must each have a verified attestation.
+    that must each have a verified attestation; for an index, for every image in it (of
+    ``platforms``, when given) or for the index itself.
     """
-    return verify_source(open_source(ref, client), trust, require=require)
+    return verify_source(open_source(ref, client, platforms=platforms), trust, require=require)
 
 
 __all__ = [
     "AttestationSource",
+    "Coverage",
     "IdentityTrust",
+    "ImageEntry",
     "ImageVerification",
     "KeyTrust",
     "LayoutSource",
@@ -596,6 +839,9 @@ __all__ = [
     "RejectedAttestation",
     "TrustPolicy",
     "VerifiedAttestation",
+    "error_json",
+    "evaluate_source",
+    "index_entries",
     "load_trusted_root",
     "open_source",
     "verify_bundle",

@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from repro.cli._common import _load_config, _Parser, _print_json
-from repro.errors import EXIT_OK, UsageError
+from repro.cli._common import _load_config, _Parser, _platforms_arg, _print_json
+from repro.errors import EXIT_OK, Error, UsageError
 
 if TYPE_CHECKING:
-    pass
+    from repro.attest.verify import ImageVerification
 
 
 # --- repro keygen / verify-image -------------------------------------------------------
@@ -37,14 +37,43 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify_image(args: argparse.Namespace) -> int:
+    """Verify; with ``--json`` a result object is printed whatever the outcome."""
+    try:
+        result = _verify_image(args)
+    except Error as err:
+        if args.json:
+            from repro.attest.verify import error_json
+
+            _print_json(
+                {"image": args.ref, "ok": False, "verified": [], "rejected": [], "error": error_json(err)}
+            )
+        raise
+    if args.json:
+        _print_json(result.to_json())
+    else:
+        for attestation in result.verified:
+            print(
+                f"{attestation.predicate_type}\t{attestation.referrer}\t{attestation.signer}\t{attestation.subject}"
+            )
+    print(
+        f"repro verify-image: {result.image}: {len(result.verified)} attestation(s) verified "
+        f"({result.trust}), {len(result.rejected)} rejected",
+        file=sys.stderr,
+    )
+    if result.error is not None:
+        raise result.error
+    return EXIT_OK
+
+
+def _verify_image(args: argparse.Namespace) -> ImageVerification:
     from repro.attest.statements import predicate_types
     from repro.attest.verify import (
         IdentityTrust,
         KeyTrust,
         TrustPolicy,
+        evaluate_source,
         load_trusted_root,
         open_source,
-        verify_source,
     )
 
     identity_given = args.certificate_identity is not None or args.certificate_identity_regexp is not None
@@ -69,24 +98,17 @@ def _cmd_verify_image(args: argparse.Namespace) -> int:
             "say whom to trust: --key PUB, or --certificate-identity[-regexp] and --certificate-oidc-issuer"
         )
     require = predicate_types(name for item in args.require or () for name in item.split(","))
+    platforms = _platforms_arg(args)
     if args.ref.startswith("oci:"):
-        result = verify_source(open_source(args.ref), trust, require=require)
+        result = evaluate_source(open_source(args.ref, platforms=platforms), trust, require=require)
     else:
         from repro.registry import RegistryClient
 
         with RegistryClient(_load_config(args)) as client:
-            result = verify_source(open_source(args.ref, client), trust, require=require)
-    if args.json:
-        _print_json(result.to_json())
-    else:
-        for attestation in result.verified:
-            print(f"{attestation.predicate_type}\t{attestation.referrer}\t{attestation.signer}")
-    print(
-        f"repro verify-image: {result.image}: {len(result.verified)} attestation(s) verified "
-        f"({result.trust}), {len(result.rejected)} rejected",
-        file=sys.stderr,
-    )
-    return EXIT_OK
+            result = evaluate_source(
+                open_source(args.ref, client, platforms=platforms), trust, require=require
+            )
+    return result
 
 
 def _add_attest_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
@@ -109,8 +131,9 @@ def _add_attest_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
         description="Find the Sigstore bundles attached to REF as OCI referrers (registry reference, or "
         "oci:DIR[:TAG]) and verify each: the signature (with --key, or keyless against the trusted root "
         "with the certificate identity and OIDC issuer), that it is an in-toto statement, and that its "
-        "subject is REF's digest. Exits 0 when every --require'd attestation (without --require: at "
-        "least one) verified; 21-25 say why not (see the README).",
+        "subject is the digest it is attached to. Exits 0 when every --require'd attestation (without "
+        "--require: at least one) verified for REF, and for an index, for every image in it (or for the "
+        "index itself); 21-26 say why not (see the README).",
     )
     verify_image.add_argument("ref", metavar="REF", help="image reference, or oci:DIR[:TAG]")
     verify_image.add_argument(
@@ -141,5 +164,12 @@ def _add_attest_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
         metavar="FILE",
         help="keyless: a Sigstore trusted_root.json (default: Sigstore's public instance, via TUF)",
     )
-    verify_image.add_argument("--json", action="store_true", help="print JSON on stdout")
+    verify_image.add_argument(
+        "--platform",
+        metavar="P[,P…]",
+        help="for an index: verify only the images of these platforms (each must be in it)",
+    )
+    verify_image.add_argument(
+        "--json", action="store_true", help="print the result as JSON on stdout, also when it fails"
+    )
     verify_image.set_defaults(handler=_cmd_verify_image)

@@ -42,7 +42,8 @@ from repro.cli import main
 from repro.config import Config, RegistryConfig
 from repro.digest import Digest
 from repro.oci import media
-from repro.oci.models import Descriptor
+from repro.oci.models import Descriptor, index_json
+from repro.platform import Platform
 from repro.push import sbom_referrer
 from repro.registry import RegistryClient
 
@@ -58,10 +59,18 @@ def client(registry: RunningRegistry) -> Iterator[RegistryClient]:
         yield c
 
 
-def push_image(client: RegistryClient, host: str, path: str, label: str = "one") -> Descriptor:
+def push_image(
+    client: RegistryClient,
+    host: str,
+    path: str,
+    label: str = "one",
+    *,
+    architecture: str = "amd64",
+    tag: str = "v1",
+) -> Descriptor:
     config = json.dumps(
         {
-            "architecture": "amd64",
+            "architecture": architecture,
             "os": "linux",
             "config": {"Labels": {"l": label}},
             "rootfs": {"type": "layers", "diff_ids": []},
@@ -76,8 +85,12 @@ def push_image(client: RegistryClient, host: str, path: str, label: str = "one")
             "layers": [],
         }
     ).encode()
-    digest = client.push_manifest(host, path, "v1", manifest, media.OCI_MANIFEST)
-    return Descriptor(media.OCI_MANIFEST, digest, len(manifest))
+    digest = client.push_manifest(host, path, tag, manifest, media.OCI_MANIFEST)
+    return Descriptor(media.OCI_MANIFEST, digest, len(manifest), platform=Platform("linux", architecture))
+
+
+def push_index(client: RegistryClient, host: str, path: str, tag: str, entries: list[Descriptor]) -> Digest:
+    return client.push_manifest(host, path, tag, index_json([e.to_json() for e in entries]), media.OCI_INDEX)
 
 
 def push_bundle(
@@ -252,3 +265,64 @@ def test_keyless_attestation_through_the_registry(
     ]
     assert main([*base, "--certificate-identity", "release@example.com", "--require", "provenance"]) == 0
     assert main([*base, "--certificate-identity", "mallory@example.com"]) == errors.EXIT_UNTRUSTED_SIGNER
+
+
+def test_an_index_wrapping_a_signed_image_is_refused_from_the_registry(
+    registry: RunningRegistry,
+    client: RegistryClient,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The attack: a signed single-platform release, re-published inside a new index next
+    to an unsigned arm64 image. Then the honest case: both platforms signed."""
+    host, path = registry.host, "attest/multi"
+    pair = write_keypair(tmp_path / "release", b"pw")
+    signer = KeySigner(load_private_key(pair.private_key, b"pw"))
+    amd64 = push_image(client, host, path, "amd64", tag="amd64")
+    for predicate_type in ALL:
+        attest(client, host, path, amd64, signer, predicate_type=predicate_type)
+    arm64 = push_image(client, host, path, "attacker", architecture="arm64", tag="arm64")
+    forged = push_index(client, host, path, "forged", [amd64, arm64])
+
+    monkeypatch.setenv("REPRO_INSECURE_REGISTRIES", host)
+    base = [
+        "verify-image",
+        "--key",
+        str(pair.public_key),
+        "--require",
+        "provenance,sbom,reproducible",
+        "--json",
+    ]
+    assert main([*base, f"{host}/{path}:amd64"]) == 0
+    capsys.readouterr()
+    assert main([*base, f"{host}/{path}:forged"]) == errors.EXIT_UNCOVERED_PLATFORM
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert result["ok"] is False
+    assert result["digest"] == str(forged)
+    assert result["error"]["exitCode"] == errors.EXIT_UNCOVERED_PLATFORM
+    assert [(c["platform"], c["missing"]) for c in result["coverage"]] == [
+        ("linux/amd64", []),
+        ("linux/arm64", sorted(ALL, key=ALL.index)),
+    ]
+    [reason] = [line for line in captured.err.splitlines() if line.startswith("repro: error:")]
+    assert f"linux/arm64 image {arm64.digest} is not covered" in reason
+    # Narrowed to the signed platform, the index verifies; to the unsigned one, it does not.
+    assert main([*base, f"{host}/{path}:forged", "--platform", "linux/amd64"]) == 0
+    assert (
+        main([*base, f"{host}/{path}:forged", "--platform", "linux/arm64"]) == errors.EXIT_MISSING_ATTESTATION
+    )
+    assert main([*base, f"{host}/{path}:forged", "--platform", "linux/s390x"]) == errors.EXIT_USAGE
+    capsys.readouterr()
+
+    # A real two-platform release: each platform manifest signed with repro's library.
+    for predicate_type in ALL:
+        attest(client, host, path, arm64, signer, predicate_type=predicate_type)
+    signed = push_index(client, host, path, "release", [amd64, arm64])
+    assert main([*base, f"{host}/{path}:release"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["ok"] is True
+    assert result["digest"] == str(signed)
+    assert {v["subject"] for v in result["verified"]} == {str(amd64.digest), str(arm64.digest)}
+    assert len(result["verified"]) == 6

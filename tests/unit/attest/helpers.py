@@ -59,3 +59,33 @@ def sign_and_attach(
     bundle = signer.sign(statement_for(about or subject.digest, predicate_type))
     attach(layout, subject, bundle, predicate_type)
     return bundle
+
+
+def add_platform_image(layout: ImageLayout, platform: str, *, label: str = "one") -> Descriptor:
+    """An untagged (layerless) image for ``platform`` (``os/arch``), as an index entry."""
+    from repro.platform import Platform
+
+    os, arch = platform.split("/")
+    config = json.dumps(
+        {
+            "architecture": arch,
+            "os": os,
+            "config": {"Labels": {"l": label}},
+            "rootfs": {"type": "layers", "diff_ids": []},
+        }
+    ).encode()
+    config_desc = layout.write_blob(config, media.OCI_CONFIG)
+    manifest = json.dumps(
+        {"schemaVersion": 2, "mediaType": media.OCI_MANIFEST, "config": config_desc.to_json(), "layers": []}
+    ).encode()
+    written = layout.write_blob(manifest, media.OCI_MANIFEST)
+    return Descriptor(written.media_type, written.digest, written.size, platform=Platform.parse(platform))
+
+
+def make_index(layout: ImageLayout, entries: list[Descriptor], *, tag: str = "multi") -> Descriptor:
+    """An index of ``entries`` in the layout, tagged ``tag``."""
+    from repro.oci.models import index_json
+
+    index = layout.write_blob(index_json([e.to_json() for e in entries]), media.OCI_INDEX)
+    ImageLayout(layout.path).set_tag(tag, index)
+    return index

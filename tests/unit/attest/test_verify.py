@@ -132,7 +132,7 @@ def test_the_layout_source_finds_tag_schema_indexes(tmp_path: Path) -> None:
     fallback = layout.write_blob(index_json([entry.to_json()]), media.OCI_INDEX)
     ImageLayout(layout.path).set_tag(f"sha256-{image.digest.hex}", fallback)
     source = open_source(f"oci:{layout.path}:latest")
-    assert [d.digest for d in source.referrers()] == [entry.digest]
+    assert [d.digest for d in source.referrers(image.digest)] == [entry.digest]
 
 
 @pytest.mark.parametrize(
