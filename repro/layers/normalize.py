@@ -10,8 +10,11 @@ What it does (see :mod:`repro.layers.tarcanon` for the tar rules):
 
 - every layer becomes a canonical tar, gzip-compressed with Python's zlib at a fixed level,
   a fixed header (mtime 0, no name, OS 255), media type ``…layer.v1.tar+gzip``;
-- the config: ``created`` and every ``history[].created`` set to SOURCE_DATE_EPOCH,
-  ``rootfs.diff_ids`` recomputed, engine identity removed (the ``io.buildah.version``
+- engine bookkeeping removed (see :mod:`repro.layers.leftovers`): the mount points the
+  engine left in RUN layers, history comments naming intermediate images, and the
+  ``base.digest`` annotation set to the digest ``base.name`` pins (or dropped);
+- the config: ``created`` and the ``created`` of every history entry this build made set to
+  SOURCE_DATE_EPOCH (the base image's entries keep their times), ``rootfs.diff_ids`` recomputed, engine identity removed (the ``io.buildah.version``
   label; Docker's ``container``, ``container_config`` and ``docker_version``, which carry a
   random container ID and the daemon version and are not part of the OCI config), empty
   ``Labels`` dropped; serialised as compact JSON with sorted keys;
@@ -45,6 +48,14 @@ from repro import __version__
 from repro.digest import Digest
 from repro.errors import ImageError
 from repro.fsutil import atomic_write
+from repro.layers.leftovers import (
+    BASE_NAME_ANNOTATION,
+    base_history_length,
+    is_intermediate_comment,
+    mount_point_leftovers,
+    normalize_base_annotations,
+    run_layer_indexes,
+)
 from repro.layers.scrub import AUTO, Scrubber, resolve_profiles
 from repro.layers.tarcanon import (
     COMPRESSOR,
@@ -69,6 +80,8 @@ ANNOTATION_LEVEL: Final = "dev.repro.normalize.level"
 ANNOTATION_VERSION: Final = "dev.repro.normalize.version"
 ANNOTATION_SCRUB: Final = "dev.repro.normalize.scrub"
 CREATED_ANNOTATION: Final = "org.opencontainers.image.created"
+#: How removed engine mount points are listed in :attr:`NormalizeResult.leftovers`.
+LEFTOVER_PROFILE: Final = "engine-mount-point"
 #: Labels engines add about themselves.
 ENGINE_LABELS: Final = frozenset({"io.buildah.version"})
 #: Docker-only config keys describing the daemon and the build container, not the image.
@@ -122,6 +135,8 @@ class NormalizeResult:
     scrub_profiles: tuple[str, ...]
     scrubbed: tuple[ScrubbedPath, ...]
     compressor: str
+    #: Mount points the engine left in RUN layers, removed (see :mod:`repro.layers.leftovers`).
+    leftovers: tuple[ScrubbedPath, ...]
     #: The zlib library Python ran with: deflate output is stable across zlib releases,
     #: but a different implementation (zlib-ng) compresses differently.
     compressor_version: str
@@ -147,6 +162,7 @@ class NormalizeResult:
             "layers": [layer.to_json() for layer in self.layers],
             "scrubProfiles": list(self.scrub_profiles),
             "scrubbed": [s.to_json() for s in self.scrubbed],
+            "engineLeftovers": [s.to_json() for s in self.leftovers],
             "compressor": self.compressor,
             "compressorVersion": self.compressor_version,
             "level": self.level,
@@ -162,15 +178,26 @@ def rfc3339(epoch: int) -> str:
 
 
 def normalize_config(
-    config: Mapping[str, Any], diff_ids: Sequence[Digest], source_date_epoch: int
+    config: Mapping[str, Any],
+    diff_ids: Sequence[Digest],
+    source_date_epoch: int,
+    *,
+    base_history: int = 0,
 ) -> dict[str, Any]:
-    """The canonical config: times set to the epoch, diff IDs replaced, engine identity removed."""
+    """The canonical config: times set to the epoch, diff IDs replaced, engine identity removed.
+
+    The first ``base_history`` history entries are the base image's and stay as they are;
+    the build's own get the epoch as ``created`` and lose comments naming intermediate images.
+    """
     created = rfc3339(source_date_epoch)
     out = {k: v for k, v in config.items() if k not in ENGINE_CONFIG_KEYS}
     out["created"] = created
     history = out.get("history")
     if isinstance(history, list):
-        out["history"] = [{**h, "created": created} if isinstance(h, dict) else h for h in history]
+        out["history"] = [
+            h if index < base_history or not isinstance(h, dict) else _own_history_entry(h, created)
+            for index, h in enumerate(history)
+        ]
     rootfs = out.get("rootfs")
     out["rootfs"] = {**(rootfs if isinstance(rootfs, dict) else {}), "type": "layers"}
     out["rootfs"]["diff_ids"] = [str(d) for d in diff_ids]
@@ -187,6 +214,13 @@ def normalize_config(
         elif "Labels" in runtime and labels is None:
             del runtime["Labels"]
         out["config"] = runtime
+    return out
+
+
+def _own_history_entry(entry: Mapping[str, Any], created: str) -> dict[str, Any]:
+    out = {**entry, "created": created}
+    if is_intermediate_comment(out.get("comment")):
+        del out["comment"]
     return out
 
 
@@ -222,6 +256,10 @@ def normalize_layout(
     entry = source.find(tag)
     image = source.image(descriptor=entry)
     out_tag = tag if tag is not None else entry.annotations.get(REF_NAME)
+    history = image.config.get("history")
+    history = history if isinstance(history, list) else []
+    base_history = base_history_length(history, image.manifest.annotations.get(BASE_NAME_ANNOTATION))
+    run_layers = run_layer_indexes(history, len(image.layers), base_history)
     target = ImageLayout.create(dest)
     spool_dir = Path(tempfile.mkdtemp(dir=target.path, prefix=".normalize-"))
     try:
@@ -235,16 +273,19 @@ def normalize_layout(
             workers=workers,
             level=level,
             limits=limits,
+            run_layers=run_layers,
         )
     finally:
         shutil.rmtree(spool_dir, ignore_errors=True)
 
     diff_ids = [w.diff_id for w in written]
-    config_bytes = canonical_json(normalize_config(image.config, diff_ids, source_date_epoch))
+    config_bytes = canonical_json(
+        normalize_config(image.config, diff_ids, source_date_epoch, base_history=base_history)
+    )
     config_desc = target.write_blob(config_bytes, media.OCI_CONFIG)
     annotations = {
         k: v
-        for k, v in image.manifest.annotations.items()
+        for k, v in normalize_base_annotations(image.manifest.annotations).items()
         if k != CREATED_ANNOTATION and not k.startswith(ANNOTATION_PREFIX)
     }
     annotations[ANNOTATION_COMPRESSOR] = COMPRESSOR
@@ -280,6 +321,11 @@ def normalize_layout(
         layers=tuple(w.layer for w in written),
         scrub_profiles=profiles,
         scrubbed=scrubbed,
+        leftovers=tuple(
+            ScrubbedPath(layer=w.index, path=path, profile=LEFTOVER_PROFILE)
+            for w in written
+            for path in w.leftovers
+        ),
         compressor=COMPRESSOR,
         compressor_version=f"zlib {zlib.ZLIB_RUNTIME_VERSION}",
         level=level,
@@ -294,6 +340,7 @@ class _Written:
     index: int
     layer: NormalizedLayer
     scrubbed: tuple[tuple[str, str], ...]
+    leftovers: tuple[str, ...]
 
     @property
     def digest(self) -> Digest:
@@ -319,6 +366,7 @@ def _normalize_layers(
     workers: int | None,
     level: int,
     limits: Limits,
+    run_layers: frozenset[int],
 ) -> tuple[list[_Written], tuple[str, ...]]:
     layers = image.layers
     if workers is None:
@@ -333,6 +381,9 @@ def _normalize_layers(
             return scan_layer(raw, spool_dir, source_date_epoch=epoch, limits=limits, where=where)
 
     def write(layer: Layer, scanned: ScannedLayer, scrubber: Scrubber) -> _Written:
+        leftovers = mount_point_leftovers(scanned.entries) if layer.index in run_layers else []
+        for path in leftovers:
+            del scanned.entries[path]
         try:
             with target.blob_writer(media.OCI_LAYER_GZIP) as blob:
                 gzip = GzipWriter(blob, level)
@@ -352,7 +403,9 @@ def _normalize_layers(
             entries=result.entries,
         )
         logger.debug("layer %d: %s -> %s", layer.index, layer.digest, normalized.digest)
-        return _Written(index=layer.index, layer=normalized, scrubbed=result.scrubbed)
+        return _Written(
+            index=layer.index, layer=normalized, scrubbed=result.scrubbed, leftovers=tuple(leftovers)
+        )
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="normalize") as pool:
         if AUTO in scrub:

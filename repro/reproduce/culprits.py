@@ -446,12 +446,6 @@ _CONFIG_RULES: tuple[tuple[str, re.Pattern[str], str, str], ...] = (
         "build with the same buildah version and --identity-label=false",
     ),
     (
-        "base-name",
-        re.compile(r'^manifest\.annotations\["org\.opencontainers\.image\.base\.(?:name|digest)"\]$'),
-        "the base image was named differently (by tag in one build, by digest in the other)",
-        "write FROM the same way in both builds: pin it by digest (repro pin)",
-    ),
-    (
         "history-text",
         re.compile(r"^history\[\d+\]\.(?:created_by|comment)$"),
         "the recorded instructions differ (Dockerfile text, build args or the FROM line)",
@@ -460,8 +454,52 @@ _CONFIG_RULES: tuple[tuple[str, re.Pattern[str], str, str], ...] = (
 )
 
 
+#: The order config findings are reported in (the base image before the history text it explains).
+_CONFIG_ORDER = ("created-time", "builder-version", "base-name", "history-text")
+_BASE_NAME = 'manifest.annotations["org.opencontainers.image.base.name"]'
+_BASE_DIGEST = 'manifest.annotations["org.opencontainers.image.base.digest"]'
+
+
+def _base_finding(changes: Sequence[ConfigChange]) -> Finding | None:
+    """Why the base image annotations differ, judged by their values.
+
+    The normaliser derives ``base.digest`` from the digest ``base.name`` pins, so a
+    difference means the two FROM lines named different images, or one image was not
+    normalised (an engine's intermediate image id in ``base.digest``).
+    """
+    by_path = {change.path: change for change in changes if change.path in (_BASE_NAME, _BASE_DIGEST)}
+    if not by_path:
+        return None
+    name = by_path.get(_BASE_NAME)
+    if name is None:
+        cause = "the base.digest annotation differs although both builds name the same base image"
+        fix = f"an engine wrote an intermediate image id there: {_NORMALISE} (it sets base.digest from base.name)"
+    else:
+        pinned = ["@" in value for value in (name.a, name.b) if isinstance(value, str)]
+        if len(pinned) == 2 and pinned[0] != pinned[1]:
+            cause = "the base image was named by tag in one build and by digest in the other"
+            fix = "pin it by digest (repro pin) in the Dockerfile both builds use"
+        elif all(pinned) and len(pinned) == 2:
+            cause = "the two builds' FROM lines pin different base image digests"
+            fix = "build both from the same Dockerfile and build args"
+        else:
+            cause = "the two builds started from differently named base images"
+            fix = "build both from the same Dockerfile, with FROM pinned by digest (repro pin)"
+    paths = list(by_path)
+    return Finding(
+        culprit="base-name",
+        subject=f"config {', '.join(paths)}",
+        what="config",
+        cause=cause,
+        fix=fix,
+        paths=tuple(paths),
+        count=len(paths),
+    )
+
+
 def _config_findings(changes: Sequence[ConfigChange]) -> list[Finding]:
     found: list[Finding] = []
+    base = _base_finding(changes)
     for culprit, pattern, cause, fix in _CONFIG_RULES:
         paths = [change.path for change in changes if pattern.match(change.path)]
         if not paths:
@@ -480,4 +518,6 @@ def _config_findings(changes: Sequence[ConfigChange]) -> list[Finding]:
                 count=len(paths),
             )
         )
-    return found
+    if base is not None:
+        found.append(base)
+    return sorted(found, key=lambda finding: _CONFIG_ORDER.index(finding.culprit))

@@ -335,4 +335,29 @@ def test_config_findings() -> None:
     assert "--timestamp" in found["created-time"].fix
     assert "--identity-label=false" in found["builder-version"].fix
     assert "pin it by digest" in found["base-name"].fix
+    assert "by tag in one build and by digest in the other" in found["base-name"].cause
     assert found["created-time"].to_json()["location"] is None
+
+
+BASE_NAME = 'manifest.annotations["org.opencontainers.image.base.name"]'
+BASE_DIGEST = 'manifest.annotations["org.opencontainers.image.base.digest"]'
+
+
+def test_a_base_digest_alone_is_blamed_on_the_engine_not_on_an_unpinned_base() -> None:
+    changes = [ConfigChange(BASE_DIGEST, "sha256:" + "1" * 64, "sha256:" + "2" * 64)]
+    (finding,) = explain([], changes, (1, 1))
+    assert finding.culprit == "base-name"
+    assert "both builds name the same base image" in finding.cause
+    assert "pin" not in finding.fix
+    assert "normalise" in finding.fix
+
+
+def test_two_different_pins_are_not_told_to_pin() -> None:
+    changes = [
+        ConfigChange(BASE_NAME, "r/debian@sha256:" + "1" * 64, "r/debian@sha256:" + "2" * 64),
+        ConfigChange(BASE_DIGEST, "sha256:" + "1" * 64, "sha256:" + "2" * 64),
+    ]
+    (finding,) = explain([], changes, (1, 1))
+    assert finding.cause == "the two builds' FROM lines pin different base image digests"
+    assert finding.paths == (BASE_NAME, BASE_DIGEST)
+    assert "repro pin" not in finding.fix

@@ -1,0 +1,197 @@
+"""Engine bookkeeping in an image that the Dockerfile did not ask for, and how to tell it
+from what the user's instructions made.
+
+Three kinds, all removed by the normaliser:
+
+- **Mount points left in RUN layers.** To run a RUN step buildah bind-mounts the
+  container's ``/etc/hosts``, ``/etc/hostname`` and ``/etc/resolv.conf`` and needs
+  ``/dev``, ``/proc``, ``/sys`` and ``/run`` to exist; where the parent image lacks them it
+  creates them, and they end up in the step's layer: three *empty* regular files of mode
+  0755 (a mode no tool gives a hosts file) and four empty directories.
+  :func:`mount_point_leftovers` finds them.
+- **History comments naming intermediate images** (``FROM 0b1453d0e5bc``): buildah records
+  the id of the image each step started from, a random-looking id that differs between
+  two builds of the same Dockerfile.
+- **The ``org.opencontainers.image.base.digest`` annotation**, which buildah sets to the
+  id of an intermediate image rather than to the base image's manifest digest.
+
+    >>> mount_point_leftovers({"etc/hosts": empty_0755, "one": data})   # doctest: +SKIP
+    ['etc/hosts']
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, Protocol
+
+from repro.errors import ReferenceFormatError
+from repro.reference import parse_reference
+
+BASE_NAME_ANNOTATION: Final = "org.opencontainers.image.base.name"
+BASE_DIGEST_ANNOTATION: Final = "org.opencontainers.image.base.digest"
+
+#: Files bind-mounted over during every RUN step. Writes in the step go to the mounted
+#: file, never into the layer, so a RUN layer can only hold them as the engine's empty
+#: mount targets.
+MOUNTED_FILES: Final = ("etc/hostname", "etc/hosts", "etc/resolv.conf")
+#: Directories the engine needs as mount points (devices, proc, sysfs, runtime files).
+MOUNT_DIRECTORIES: Final = ("dev", "proc", "sys", "run")
+_DIR_KIND: Final = b"5"
+_REG_KIND: Final = b"0"
+_LEFTOVER_MODE: Final = 0o755
+
+#: buildah's history comment for a step: ``FROM`` and the 12-hex-digit id of the image the
+#: step started from (a reference always has a ``/``, ``:`` or ``@`` or is not all hex).
+_INTERMEDIATE_COMMENT: Final = re.compile(r"\AFROM [0-9a-f]{12}(?:[0-9a-f]{52})?\Z")
+_IMAGE_ID: Final = re.compile(r"\A(?:sha256:)?[0-9a-f]{12}(?:[0-9a-f]{52})?\Z")
+
+
+class _Entry(Protocol):
+    kind: bytes
+    mode: int
+    uid: int
+    gid: int
+    size: int
+
+
+def mount_point_leftovers(entries: Mapping[str, _Entry]) -> list[str]:
+    """The paths of one RUN layer's ``entries`` that are the engine's mount points.
+
+    The signature, in this order:
+
+    1. ``etc/hosts``, ``etc/hostname``, ``etc/resolv.conf`` that are empty regular files
+       with mode 0755 owned by root. A RUN step cannot write these paths into its layer
+       (they are bind-mounted while it runs), so such an entry is always the engine's.
+    2. Only if 1. found at least one (the fingerprint of the engine creating mount points
+       in this layer): the top-level ``dev``, ``proc``, ``sys``, ``run`` directories that
+       are empty in this layer, mode 0755, owned by root. A ``run/`` holding anything the
+       step wrote (``run/app/pid``) stays, and so does every such directory in a layer
+       without the fingerprint — an empty ``mkdir /run`` on a base that already had hosts
+       files is kept, as the user wrote it.
+    3. ``etc/`` itself when 1. removed every entry under it in this layer and it is a
+       plain root 0755 directory: it is in the layer only because the engine wrote into it.
+
+    Hard-linked entries (another path shares the inode) are never removed.
+    """
+    linked = _hard_linked(entries)
+    found = [
+        path
+        for path in MOUNTED_FILES
+        if (entry := entries.get(path)) is not None
+        and entry.kind == _REG_KIND
+        and entry.size == 0
+        and _is_plain(entry)
+        and id(entry) not in linked
+    ]
+    if not found:
+        return []
+    removed = set(found)
+    for directory in MOUNT_DIRECTORIES:
+        entry = entries.get(directory)
+        if (
+            entry is not None
+            and entry.kind == _DIR_KIND
+            and _is_plain(entry)
+            and not _has_children(entries, directory, removed)
+        ):
+            removed.add(directory)
+    etc = entries.get("etc")
+    if (
+        etc is not None
+        and etc.kind == _DIR_KIND
+        and _is_plain(etc)
+        and not _has_children(entries, "etc", removed)
+    ):
+        removed.add("etc")
+    return sorted(removed)
+
+
+def _is_plain(entry: _Entry) -> bool:
+    return entry.mode & 0o7777 == _LEFTOVER_MODE and entry.uid == 0 and entry.gid == 0
+
+
+def _has_children(entries: Mapping[str, _Entry], directory: str, removed: set[str]) -> bool:
+    prefix = directory + "/"
+    return any(path.startswith(prefix) and path not in removed for path in entries)
+
+
+def _hard_linked(entries: Mapping[str, _Entry]) -> set[int]:
+    seen: set[int] = set()
+    shared: set[int] = set()
+    for entry in entries.values():
+        key = id(entry)
+        (shared if key in seen else seen).add(key)
+    return shared
+
+
+# --- the config and the manifest ---------------------------------------------------------
+
+
+def base_history_length(history: Sequence[Any], base_name: str | None) -> int:
+    """How many leading ``history`` entries come from the base image.
+
+    buildah marks the first entry of the build with the comment ``FROM <base.name>``; the
+    entries before it are the base image's own. Without a base name (``FROM scratch``)
+    or the marker, none are.
+    """
+    if not base_name:
+        return 0
+    marker = f"FROM {base_name}"
+    for index in range(len(history) - 1, -1, -1):
+        entry = history[index]
+        if isinstance(entry, Mapping) and entry.get("comment") == marker:
+            return index
+    return 0
+
+
+def is_intermediate_comment(comment: object) -> bool:
+    """Whether a history comment names an intermediate image of this build."""
+    return isinstance(comment, str) and _INTERMEDIATE_COMMENT.match(comment) is not None
+
+
+def run_layer_indexes(history: Sequence[Any], layer_count: int, base_history: int) -> frozenset[int]:
+    """Indexes of the layers this build's RUN instructions made.
+
+    Layers map to the history entries without ``empty_layer``, in order. Classic history
+    text marks every instruction but RUN with ``#(nop)``; BuildKit writes ``RUN …``. When
+    the history does not account for every layer, no layer is claimed (nothing removed).
+    """
+    layered = [h for h in history if isinstance(h, Mapping) and not h.get("empty_layer")]
+    if len(layered) != layer_count:
+        return frozenset()
+    own_from = sum(1 for h in history[:base_history] if isinstance(h, Mapping) and not h.get("empty_layer"))
+    runs = set()
+    for index, entry in enumerate(layered):
+        if index < own_from:
+            continue
+        created_by = str(entry.get("created_by", ""))
+        if created_by.startswith("RUN ") or (
+            "#(nop)" not in created_by and not created_by.startswith(("COPY ", "ADD "))
+        ):
+            runs.add(index)
+    return frozenset(runs)
+
+
+def normalize_base_annotations(annotations: Mapping[str, str]) -> dict[str, str]:
+    """``annotations`` with ``base.digest`` set to the digest ``base.name`` pins, or dropped.
+
+    buildah writes an intermediate image id as ``base.digest``; the pinned reference in
+    ``base.name`` carries the base image's real manifest digest. A base name without a
+    digest (an unpinned FROM) keeps its name but loses the digest, which repro cannot know
+    without asking the registry; a base name that is no reference (an image id) is dropped.
+    """
+    out = {k: v for k, v in annotations.items() if k != BASE_DIGEST_ANNOTATION}
+    name = out.get(BASE_NAME_ANNOTATION)
+    if name is None:
+        return out
+    try:
+        reference = parse_reference(name)
+    except ReferenceFormatError:
+        reference = None
+    if reference is None or _IMAGE_ID.match(name):
+        del out[BASE_NAME_ANNOTATION]
+        return out
+    if reference.digest is not None:
+        out[BASE_DIGEST_ANNOTATION] = str(reference.digest)
+    return out
