@@ -9,9 +9,9 @@ DEB_PACKAGES := buildah skopeo umoci docker-registry mmdebstrap busybox-static \
                 apache2-utils openssl ca-certificates
 PYTEST_ARGS ?=
 
-.PHONY: test lint demo deps venv bench clean format
+.PHONY: test lint demo deps emulation venv bench clean format
 
-test: deps venv
+test: deps emulation venv
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: venv
@@ -23,7 +23,7 @@ format: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-demo: deps venv
+demo: deps emulation venv
 	$(BIN)/python -m examples.demo
 
 bench: deps venv
@@ -39,6 +39,23 @@ deps:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+# Other platforms run under qemu-user-static through binfmt_misc, which is not mounted at
+# boot on every machine. Register the emulators when missing, and say so.
+emulation:
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	if ! dpkg-query -W -f='$${Status}' qemu-user-static 2>/dev/null | grep -q 'install ok installed' || \
+	   ! dpkg-query -W -f='$${Status}' binfmt-support 2>/dev/null | grep -q 'install ok installed'; then \
+	  echo "installing qemu-user-static and binfmt-support (emulated platforms)"; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends qemu-user-static binfmt-support; \
+	fi; \
+	if [ ! -e /proc/sys/fs/binfmt_misc/status ]; then \
+	  echo "mounting binfmt_misc"; $$SUDO mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc; \
+	fi; \
+	if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then \
+	  echo "registering the qemu emulators with binfmt_misc"; $$SUDO update-binfmts --enable; \
 	fi
 
 venv: $(STAMP)
