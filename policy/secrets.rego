@@ -19,6 +19,13 @@ rules := {
 		"hadolint": null,
 		"stage": "lint",
 	},
+	"REPRO-SECRET-004": {
+		"title": "Secret build argument recorded in the image",
+		"severity": "error",
+		"fix": "pass it with --secret id=NAME,src=FILE and read it in RUN --mount=type=secret,id=NAME: build-argument values are written into the image history for anyone who pulls it",
+		"hadolint": null,
+		"stage": "release",
+	},
 	"REPRO-SECRET-003": {
 		"title": "Secret in the image's files",
 		"severity": "error",
@@ -77,5 +84,20 @@ findings contains f if {
 		rules, "REPRO-SECRET-003",
 		sprintf("/%v: %v", [item.path, item.detail]),
 		object.get(item, "location", lib.image_location),
+	)
+}
+
+# A --build-arg value that looks secret (by name or by shape) and that the build wrote
+# into the image configuration (buildah records `|N NAME=value` in the history of every RUN
+# that sees the argument). repro reports only the name and why, never the value.
+findings contains f if {
+	not lib.no_image
+	some arg in object.get(input.image, "build_args", [])
+	arg.in_config
+	arg.secret != null
+	f := lib.finding(
+		rules, "REPRO-SECRET-004",
+		sprintf("build argument %v looks like a secret (%v) and its value is recorded in the image config", [arg.name, arg.secret]),
+		lib.image_location,
 	)
 }

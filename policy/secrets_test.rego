@@ -52,3 +52,25 @@ test_secret_003_key_in_files_is_reported := {
 }
 
 test_secret_003_clean_files_pass := {"input": testlib.release({}), "expect_not": ["REPRO-SECRET-003"]}
+
+build_args(args) := testlib.release({"image": object.union(testlib.release({}).image, {"build_args": args})})
+
+test_secret_004_secret_build_arg_in_the_config_is_an_error := {
+	"input": build_args([{"name": "MY_PASS", "secret": "its name says it holds a secret", "in_config": true}]),
+	"expect": ["REPRO-SECRET-004"],
+}
+
+test_secret_004_secret_build_arg_not_in_the_config_passes := {
+	"input": build_args([{"name": "MY_PASS", "secret": "its name says it holds a secret", "in_config": false}]),
+	"expect_not": ["REPRO-SECRET-004"],
+}
+
+test_secret_004_plain_build_arg_in_the_config_passes := {
+	"input": build_args([{"name": "VERSION", "secret": null, "in_config": true}]),
+	"expect_not": ["REPRO-SECRET-004"],
+}
+
+test_secret_004_lint_stage_without_an_image_passes := {
+	"input": testlib.dockerfile([], testlib.final({})),
+	"expect_not": ["REPRO-SECRET-004"],
+}

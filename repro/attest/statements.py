@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Final
 
-from repro import __version__
+from repro import __version__, redact
 from repro.digest import Digest
 from repro.errors import AttestationError, ReferenceFormatError, UsageError
 
@@ -42,14 +41,7 @@ DEFAULT_BUILDER_ID: Final = "https://repro.dev/builders/local/v1"
 BUILDER_ID_ENV: Final = "REPRO_BUILDER_ID"
 
 #: The value a secret-looking build argument is replaced with.
-REDACTED: Final = "[redacted]"
-# Build-argument names that look like they hold a secret. Over-matching only hides a
-# value from the provenance; under-matching would publish a secret, signed.
-_SECRET_NAME = re.compile(
-    r"(secret|passw(or)?d|pwd|token|api[-_]?key|private|credential|auth|cookie|session|"
-    r"signature|cert|(^|[-_])key($|[-_])|[-_]key$|^key)",
-    re.IGNORECASE,
-)
+REDACTED: Final = redact.REDACTED
 
 #: What ``--require`` names map to.
 PREDICATE_NAMES: Final[Mapping[str, str]] = MappingProxyType(
@@ -165,8 +157,8 @@ def _parse_subject(raw: object) -> list[Subject]:
 
 
 def redact_build_args(build_args: Mapping[str, str]) -> dict[str, str]:
-    """The build arguments with the value of every secret-looking name replaced."""
-    return {name: REDACTED if _SECRET_NAME.search(name) else value for name, value in build_args.items()}
+    """The build arguments with every secret-looking value replaced (by name and by shape)."""
+    return redact.redact_mapping(build_args)
 
 
 def builder_id(configured: str | None = None, env: Mapping[str, str] | None = None) -> str:

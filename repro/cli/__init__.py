@@ -27,6 +27,7 @@ from repro.cli.release import _add_release_command
 from repro.cli.resolve import _add_resolve_command
 from repro.cli.sbom import _add_sbom_commands
 from repro.errors import EXIT_INTERRUPTED, EXIT_OK, UsageError, as_error
+from repro.redact import RedactingFilter
 
 logger = logging.getLogger("repro")
 
@@ -125,6 +126,9 @@ def _merge_globals(args: argparse.Namespace) -> None:
 def _configure_logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
     # requests/urllib3 log URLs at debug level; keep them quiet unless asked for twice.
     logging.getLogger("urllib3").setLevel(logging.DEBUG if verbosity >= 3 else logging.WARNING)
 

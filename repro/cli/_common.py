@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
+from repro import redact
 from repro.errors import Error, UsageError
 
 if TYPE_CHECKING:
@@ -51,7 +52,23 @@ def _build_args(args: argparse.Namespace) -> dict[str, str]:
         if not sep or not name:
             raise UsageError(f"--build-arg: expected NAME=VALUE, got {item!r}")
         values[name] = value
+    # Whatever happens next, these values stay out of logs, errors and reports.
+    redact.remember(value for name, value in values.items() if redact.looks_secret(name, value))
     return values
+
+
+def _warn_secret_build_args(build_args: dict[str, str]) -> None:
+    """Say loudly that a secret-looking build argument will be recorded in the image."""
+    for name, value in sorted(build_args.items()):
+        reason = redact.secret_reason(name, value)
+        if reason is not None:
+            print(
+                f"repro: WARNING: build argument {name} looks like a secret ({reason}): "
+                "build-argument values used by RUN are recorded in the image history for "
+                f"anyone who pulls it; pass it with --secret id={name},src=FILE and "
+                f"RUN --mount=type=secret,id={name} instead (repro release refuses it)",
+                file=sys.stderr,
+            )
 
 
 def _output_format(args: argparse.Namespace, default: str) -> str:
@@ -64,10 +81,10 @@ def _output_format(args: argparse.Namespace, default: str) -> str:
 
 def _report(err: Error, verbose: int) -> None:
     if verbose:
-        traceback.print_exception(err, file=sys.stderr)
-    print(f"repro: error: {err}", file=sys.stderr)
+        sys.stderr.write(redact.redact_text("".join(traceback.format_exception(err))))
+    print(f"repro: error: {redact.redact_text(str(err))}", file=sys.stderr)
     if err.hint:
-        print(f"hint: {err.hint}", file=sys.stderr)
+        print(f"hint: {redact.redact_text(err.hint)}", file=sys.stderr)
 
 
 def _scrub_arg(args: argparse.Namespace) -> tuple[str, ...]:

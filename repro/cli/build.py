@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from repro.cli._common import _build_args, _load_config, _Parser, _print_json, _report
+from repro.cli._common import (
+    _build_args,
+    _load_config,
+    _Parser,
+    _print_json,
+    _report,
+    _warn_secret_build_args,
+)
 from repro.errors import EXIT_OK, UsageError
 
 if TYPE_CHECKING:
@@ -28,6 +36,11 @@ class _Progress:
         self.out = out or sys.stderr
 
     def __call__(self, event: BuildEvent) -> None:
+        from repro.redact import redact_text
+
+        event = dataclasses.replace(
+            event, text=redact_text(event.text), instruction=redact_text(event.instruction)
+        )
         who = f"[{event.build}] " if event.build else ""
         if event.kind == "output":
             if self.verbose:
@@ -78,6 +91,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     from repro.build import build
 
     spec = _build_spec(args, output_required=True)
+    _warn_secret_build_args(dict(spec.build_args))
     result = build(spec, config=_load_config(args, spec.dockerfile_path), progress=_Progress(args.verbose))
     if args.json:
         _print_json(result.to_json())

@@ -12,6 +12,7 @@ input documents a caller already has (``--input FILE``); :func:`check_release` i
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -124,6 +125,8 @@ def check_release(
     config_file: str | None = None,
 ) -> Report:
     """The release gate: every rule, over the Dockerfile and everything known about the image."""
+    if build_args and not facts.build_args:
+        facts = dataclasses.replace(facts, build_args=dict(build_args))
     if dockerfile is not None:
         return check_paths(
             [dockerfile],

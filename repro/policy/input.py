@@ -17,6 +17,7 @@ with user policies, so they only ever grow.
 from __future__ import annotations
 
 import datetime
+import json
 import re
 import shlex
 from collections.abc import Mapping, Sequence
@@ -26,6 +27,7 @@ from typing import Any, Final, Literal
 from repro.dockerfile import Dockerfile, Instruction, Stage, StageGraph, build_stage_graph, parse
 from repro.errors import ReferenceFormatError
 from repro.policy.scan import FileFinding, credential_kind
+from repro.redact import redact_text, secret_reason
 from repro.reference import parse_reference
 
 __all__ = [
@@ -114,6 +116,7 @@ class ReleaseFacts:
     signatures: Sequence[SignatureFacts] | None = None
     pins: Mapping[str, PinFacts] = field(default_factory=dict)  # keyed by the reference's text
     source_date_epoch: int | None = None
+    build_args: Mapping[str, str] = field(default_factory=dict)  # --build-arg, as given
 
 
 # --- commands -----------------------------------------------------------------------------
@@ -419,6 +422,24 @@ def _created_label(labels: Mapping[str, Any]) -> dict[str, Any] | None:
     return {"value": value, "epoch": int(parsed.timestamp())}
 
 
+def _build_arg_docs(build_args: Mapping[str, str], image_config: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each build argument: whether it looks secret, and whether its value is recorded in
+    the image configuration (buildah writes ``|N NAME=value …`` into the history of every
+    RUN that sees it). Never the value itself."""
+    recorded = json.dumps(image_config, sort_keys=True)
+    docs = []
+    for name, value in sorted(build_args.items()):
+        escaped = json.dumps(value)[1:-1]
+        docs.append(
+            {
+                "name": name,
+                "secret": secret_reason(name, value),
+                "in_config": bool(value) and (value in recorded or escaped in recorded),
+            }
+        )
+    return docs
+
+
 def image_doc(facts: ReleaseFacts) -> dict[str, Any] | None:
     """The ``image`` part: configuration (env values of secret-looking names left out), size, layers."""
     if facts.image_config is None and not facts.layers:
@@ -437,9 +458,15 @@ def image_doc(facts: ReleaseFacts) -> dict[str, Any] | None:
         "size": sum(layer.size for layer in facts.layers),
         "layer_count": len(facts.layers),
         "layers": [
-            {"digest": la.digest, "size": la.size, "created_by": la.created_by, "location": la.location}
+            {
+                "digest": la.digest,
+                "size": la.size,
+                "created_by": redact_text(la.created_by) if la.created_by is not None else None,
+                "location": la.location,
+            }
             for la in facts.layers
         ],
+        "build_args": _build_arg_docs(facts.build_args, raw),
         "created": raw.get("created"),
         "created_label": _created_label(labels),
         "config": {

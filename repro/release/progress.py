@@ -8,11 +8,14 @@ no special case.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, TextIO
+
+from repro.redact import redact_text
 
 __all__ = ["ConsoleProgress", "StageEvent", "StageProgress"]
 
@@ -45,6 +48,7 @@ class ConsoleProgress:
         self._open = False  # a live status line is on screen, not yet ended
 
     def __call__(self, event: StageEvent) -> None:
+        event = dataclasses.replace(event, text=redact_text(event.text))
         if self.live:
             self._live(event)
         else:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from repro import redact
 from repro.fsutil import atomic_write
 
 if TYPE_CHECKING:
@@ -111,7 +112,10 @@ class ReleaseReport:
     # -- JSON --------------------------------------------------------------------------
 
     def to_json(self) -> dict[str, Any]:
-        """The report file (``--report``) and ``--json`` output."""
+        """The report file (``--report``) and ``--json`` output (secrets redacted)."""
+        return redact.redact_json(self._to_json())  # type: ignore[no-any-return]
+
+    def _to_json(self) -> dict[str, Any]:
         return {
             "version": REPORT_VERSION,
             "status": self.status,
@@ -172,7 +176,7 @@ class ReleaseReport:
             lines.append(f"> {note}")
         if self.notes:
             lines.append("")
-        return "\n".join(lines).rstrip("\n") + "\n"
+        return redact.redact_text("\n".join(lines).rstrip("\n") + "\n")
 
     def _image_section(self) -> list[str]:
         if self.digest is None and not self.digests:

@@ -224,3 +224,35 @@ def test_binary_config_is_a_config_error(tmp_path: Path, capsys: pytest.CaptureF
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert "not UTF-8" in err
+
+
+def test_build_warns_loudly_about_a_secret_build_argument(capsys: pytest.CaptureFixture[str]) -> None:
+    from repro.cli._common import _warn_secret_build_args
+
+    _warn_secret_build_args({"MY_PASS": "hunter2hunter2", "VERSION": "1.2"})
+    err = capsys.readouterr().err
+    assert "WARNING: build argument MY_PASS looks like a secret" in err
+    assert "--secret id=MY_PASS" in err
+    assert "hunter2hunter2" not in err
+    assert "VERSION" not in err
+
+
+def test_a_secret_build_argument_never_reaches_an_error_message(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from repro import redact
+
+    def failing(args: argparse.Namespace) -> int:
+        from repro.cli._common import _build_args
+
+        _build_args(args)
+        raise errors.BuildError("buildah bud --build-arg MY_PASS=hunter2hunter2 failed: echo hunter2hunter2")
+
+    monkeypatch.setattr("repro.cli.build_parser", lambda: _parser_with_handler(failing))
+    try:
+        assert main(["build", ".", "-o", "oci:out", "--build-arg", "MY_PASS=hunter2hunter2", "-v"]) == 5
+    finally:
+        redact.forget_all()
+    err = capsys.readouterr().err
+    assert "hunter2hunter2" not in err
+    assert "Traceback" in err
