@@ -41,14 +41,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+
 from devtools.testbed import RunningRegistry, start_plain_registry  # noqa: E402
 from devtools.testbed.images import DEBIAN_SUITE, debian_base  # noqa: E402
 from devtools.testbed.proxy import FaultProxy, Latency  # noqa: E402
 from repro.config import Config, RegistryConfig  # noqa: E402
 from repro.digest import Digest  # noqa: E402
+from repro.images.push import push_image  # noqa: E402
+from repro.images.store import RegistryStore  # noqa: E402
 from repro.oci import media  # noqa: E402
 from repro.oci.layout import ImageLayout  # noqa: E402
-from repro.push import push_image  # noqa: E402
 from repro.reference import parse_reference  # noqa: E402
 from repro.registry import RegistryClient  # noqa: E402
 
@@ -183,9 +185,8 @@ def python_peak(layout: Layout, workdir: Path) -> float:
         with RegistryClient(config) as client:
             tracemalloc.start()
             try:
-                push_image(
-                    ImageLayout.open(layout.path), layout.tag, parse_reference(f"{host}/t:1"), client=client
-                )
+                store = RegistryStore(client, parse_reference(f"{host}/t:1"))
+                push_image(ImageLayout.open(layout.path), layout.tag, store, tag="1")
                 _, peak = tracemalloc.get_traced_memory()
             finally:
                 tracemalloc.stop()

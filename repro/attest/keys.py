@@ -15,9 +15,10 @@ import base64
 import getpass
 import hashlib
 import os
+import secrets
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -188,3 +189,123 @@ def _read(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise AttestationError(f"{path}: cannot read: {exc.strerror}") from exc
+
+
+# -- the key a release signs with ---------------------------------------------------------------
+
+#: The local signing key made on first use (``release.key``, ``.pub``, ``.password``).
+KEY_DIR: Final = Path(".repro")
+KEY_PREFIX: Final = "release"
+PASSWORD_SUFFIX: Final = ".password"  # noqa: S105 (a file name)
+#: Bytes of randomness in a generated key passphrase.
+GENERATED_PASSWORD_BYTES: Final = 32
+
+
+def public_key_path(private_key: Path) -> Path:
+    """``NAME.pub`` for ``NAME.key`` (else ``PATH.pub``): where ``repro keygen`` puts it."""
+    if private_key.suffix == PRIVATE_SUFFIX:
+        return private_key.with_suffix(PUBLIC_SUFFIX)
+    return private_key.with_name(private_key.name + PUBLIC_SUFFIX)
+
+
+@dataclass(frozen=True)
+class LocalKey:
+    """The key pair that signs when no ``--key`` is given, and how its passphrase is kept."""
+
+    private_key: Path
+    public_key: Path
+    password: bytes = field(repr=False)
+    created: bool
+    password_file: Path | None
+
+
+def local_key(workdir: Path, env: Mapping[str, str] | None = None) -> LocalKey:
+    """``workdir/.repro/release.key`` (and ``.pub``), created on first use.
+
+    The private key is always encrypted. Its passphrase is ``REPRO_KEY_PASSWORD`` when that
+    is set when the key is made; otherwise a random one is generated and kept in
+    ``release.password`` (mode 0600) next to it, so later runs need no prompt. That makes
+    the key as safe as the directory it is in: it is a key for trying repro out and for
+    local builds; sign real releases with your own key (``--key``) or keyless.
+    """
+    env = os.environ if env is None else env
+    directory = workdir / KEY_DIR
+    prefix = directory / KEY_PREFIX
+    private_path, public_path = keypair_paths(prefix)
+    password_path = directory / f"{KEY_PREFIX}{PASSWORD_SUFFIX}"
+    if private_path.exists():
+        if password_path.exists():
+            return LocalKey(private_path, public_path, _read(password_path).strip(), False, password_path)
+        if env.get(PASSWORD_ENV):
+            return LocalKey(private_path, public_path, env[PASSWORD_ENV].encode(), False, None)
+        raise AttestationError(
+            f"{private_path}: no passphrase for the release key",
+            hint=f"set {PASSWORD_ENV} to the passphrase it was made with, or remove {directory}",
+        )
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    ignore = directory / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# repro's local signing key: never commit it\n*\n")
+    password_file: Path | None = None
+    if env.get(PASSWORD_ENV):
+        password = env[PASSWORD_ENV].encode()
+    else:
+        password = secrets.token_urlsafe(GENERATED_PASSWORD_BYTES).encode()
+        _create_exclusive(password_path, password + b"\n", 0o600)
+        password_file = password_path
+    try:
+        write_keypair(prefix, password)
+    except BaseException:
+        if password_file is not None:
+            password_file.unlink(missing_ok=True)
+        raise
+    return LocalKey(private_path, public_path, password, True, password_file)
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """A loaded private key, the public key a consumer will verify with, and what to tell the user."""
+
+    private_key: ec.EllipticCurvePrivateKey = field(repr=False)
+    public_key: ec.EllipticCurvePublicKey
+    notes: tuple[str, ...] = ()
+
+
+def signing_key(key: Path | None, *, workdir: Path, env: Mapping[str, str] | None = None) -> SigningKey:
+    """The private key ``key`` (its passphrase from ``REPRO_KEY_PASSWORD`` or a prompt), or
+    without one the :func:`local_key` of ``workdir``; with its public half.
+
+    The public key is ``NAME.pub`` beside the private key (the private key's own public
+    half when that file is missing, with a note); one that does not match the private
+    key is an :class:`~repro.errors.AttestationError`.
+    """
+    env = os.environ if env is None else env
+    notes: list[str] = []
+    if key is not None:
+        private_key = load_private_key(key, lambda: read_password(env=env))
+        public_path = public_key_path(key)
+    else:
+        made = local_key(workdir, env)
+        private_key = load_private_key(made.private_key, made.password)
+        public_path = made.public_key
+        if made.created:
+            kept = (
+                f"its passphrase is in {made.password_file} (mode 0600)"
+                if made.password_file is not None
+                else f"encrypted with {PASSWORD_ENV}"
+            )
+            notes.append(
+                f"created a local signing key {made.private_key} and {made.public_key}; {kept}. "
+                "It is for local releases: sign real ones with --key (repro keygen) or --sign keyless."
+            )
+    if public_path.exists():
+        public = load_public_key(public_path)
+    else:
+        public = private_key.public_key()
+        notes.append(f"{public_path} not found: verifying with the private key's public half")
+    if key_hint(public) != key_hint(private_key.public_key()):
+        raise AttestationError(
+            f"{public_path} is not the public half of the signing key",
+            hint="give the matching NAME.key and NAME.pub (repro keygen writes both)",
+        )
+    return SigningKey(private_key, public, tuple(notes))

@@ -9,7 +9,7 @@ image. Annotations say what the bundle holds, so a client can filter without fet
 - ``org.opencontainers.image.created``: when it was signed
 
 The SBOM is pushed a second time as a plain ``application/vnd.cyclonedx+json`` referrer for
-tools that do not read attestations. Whoever pushes (:mod:`repro.push`) uploads
+tools that do not read attestations. Whoever pushes (:mod:`repro.images.push`) uploads
 :data:`EMPTY_CONFIG` and the layer bytes, then the manifest with ``push_referrer``.
 
     >>> from repro.digest import Digest

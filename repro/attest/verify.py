@@ -20,7 +20,6 @@ otherwise the most telling failure is raised, each with its own exit code.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import re
@@ -55,8 +54,7 @@ from repro.platform import Platform
 if TYPE_CHECKING:
     from sigstore.models import TrustedRoot
 
-    from repro.oci.layout import ImageLayout
-    from repro.reference import ImageRef
+    from repro.images.store import ImageStore
     from repro.registry import RegistryClient
 
 logger = logging.getLogger(__name__)
@@ -384,15 +382,20 @@ def _check_single_platform(name: str, config: bytes, platforms: Sequence[Platfor
             )
 
 
-class RegistrySource:
-    """An image in a registry; referrers through the API or the fallback tag index."""
+class StoreSource:
+    """An image in any :class:`~repro.images.store.ImageStore` (a registry repository, an
+    OCI layout) and the bundle referrers the store lists for it.
 
-    def __init__(self, client: RegistryClient, ref: ImageRef, platforms: Sequence[Platform] = ()) -> None:
-        self.client = client
-        self.ref = ref
-        document = client.get_manifest(ref)
+    ``platforms`` narrows an index to those platforms (each must be in it).
+    """
+
+    def __init__(
+        self, store: ImageStore, reference: str | None, label: str, platforms: Sequence[Platform] = ()
+    ) -> None:
+        self.store = store
+        document = store.get_manifest(reference)
         self.digest = document.digest
-        self.name = ref.with_digest(self.digest)
+        self.name = f"{label}@{self.digest}"
         self.is_index = isinstance(document, Index)
         if isinstance(document, Index):
             self.entries = index_entries(document, platforms, name=self.name)
@@ -403,14 +406,12 @@ class RegistrySource:
 
     def referrers(self, subject: Digest) -> list[Descriptor]:
         found: dict[Digest, Descriptor] = {}
-        for entry in self.client.referrers(self.ref.domain, self.ref.path, subject, BUNDLE_ARTIFACT_TYPE):
+        for entry in self.store.referrers(subject, BUNDLE_ARTIFACT_TYPE):
             found.setdefault(entry.digest, entry)
         return list(found.values())
 
     def manifest(self, descriptor: Descriptor) -> Manifest:
-        from repro.reference import parse_reference
-
-        document = self.client.get_manifest(parse_reference(f"{self.ref.name}@{descriptor.digest}"))
+        document = self.store.get_manifest(str(descriptor.digest))
         if not isinstance(document, Manifest):
             raise VerificationError(f"referrer {descriptor.digest} is an index, not an artifact manifest")
         return document
@@ -421,118 +422,29 @@ class RegistrySource:
     def _blob(self, descriptor: Descriptor, limit: int) -> bytes:
         if descriptor.size > limit:
             raise VerificationError(f"blob {descriptor.digest}: {descriptor.size} bytes is too large")
-        buffer = io.BytesIO()
-        self.client.fetch_blob(
-            self.ref.domain, self.ref.path, descriptor.digest, buffer, size=descriptor.size
-        )
-        return buffer.getvalue()
-
-
-class LayoutSource:
-    """An image in an OCI layout; referrers are the layout's manifests whose subject it is."""
-
-    def __init__(self, layout: ImageLayout, tag: str | None, platforms: Sequence[Platform] = ()) -> None:
-        self.layout = layout
-        self.descriptor = _find_image(layout, tag)
-        self.digest = self.descriptor.digest
-        self.name = f"oci:{layout.path}" + (f":{tag}" if tag else "") + f"@{self.digest}"
-        document = layout.manifest(self.descriptor)
-        self.is_index = isinstance(document, Index)
-        if isinstance(document, Index):
-            self.entries = index_entries(document, platforms, name=self.name)
-        else:
-            self.entries = ()
-            if platforms:
-                config = layout.read_blob(document.config.digest, max_size=MAX_CONFIG_SIZE)
-                _check_single_platform(self.name, config, platforms)
-        self._by_subject: dict[Digest, list[Descriptor]] | None = None
-
-    def referrers(self, subject: Digest) -> list[Descriptor]:
-        if self._by_subject is None:
-            self._by_subject = self._scan()
-        return list(self._by_subject.get(subject, []))
-
-    def _scan(self) -> dict[Digest, list[Descriptor]]:
-        from repro.oci import media
-        from repro.oci.layout import REF_NAME
-
-        images = {self.digest, *(e.digest for e in self.entries)}
-        fallback_tags = {f"{d.algorithm}-{d.hex}" for d in images}
-        candidates: list[Descriptor] = []
-        for entry in self.layout.index().manifests:
-            if entry.digest in images or not self.layout.has_blob(entry.digest):
-                continue
-            if entry.media_type == media.OCI_INDEX and entry.annotations.get(REF_NAME) in fallback_tags:
-                # The tag-schema index other tools write into layouts lists referrers too.
-                fallback = self.layout.manifest(entry)
-                if isinstance(fallback, Index):
-                    candidates += [d for d in fallback.manifests if self.layout.has_blob(d.digest)]
-                continue
-            candidates.append(entry)
-        found: dict[Digest, list[Descriptor]] = {}
-        seen: set[Digest] = set()
-        for entry in candidates:
-            if entry.digest in seen or entry.media_type != media.OCI_MANIFEST:
-                continue
-            if entry.artifact_type not in (None, BUNDLE_ARTIFACT_TYPE):
-                continue
-            document = self.layout.manifest(entry)
-            if (
-                isinstance(document, Manifest)
-                and document.subject is not None
-                and document.subject.digest in images
-                and document.effective_artifact_type == BUNDLE_ARTIFACT_TYPE
-            ):
-                seen.add(entry.digest)
-                found.setdefault(document.subject.digest, []).append(document.descriptor())
-        return found
-
-    def manifest(self, descriptor: Descriptor) -> Manifest:
-        document = self.layout.manifest(descriptor)
-        if not isinstance(document, Manifest):
-            raise VerificationError(f"referrer {descriptor.digest} is an index, not an artifact manifest")
-        return document
-
-    def blob(self, descriptor: Descriptor) -> bytes:
-        data = self.layout.read_blob(descriptor.digest, max_size=MAX_BUNDLE_SIZE)
+        data = self.store.read_blob(descriptor.digest, max_size=limit)
         if len(data) != descriptor.size:
-            raise VerificationError(f"bundle {descriptor.digest}: {len(data)} bytes, not {descriptor.size}")
+            raise VerificationError(f"blob {descriptor.digest}: {len(data)} bytes, not {descriptor.size}")
         return data
-
-
-def _find_image(layout: ImageLayout, tag: str | None) -> Descriptor:
-    """The tagged image; without a tag, the layout's only image that is not an artifact."""
-    if tag is not None:
-        return layout.find(tag)
-    from repro.oci.layout import REF_NAME
-
-    images = [
-        d
-        for d in layout.index().manifests
-        if d.artifact_type is None
-        and not re.fullmatch(r"sha(256|512)-[0-9a-f]+", d.annotations.get(REF_NAME, ""))
-    ]
-    return images[0] if len(images) == 1 else layout.find(None)
 
 
 def open_source(
     text: str, client: RegistryClient | None = None, *, platforms: Sequence[Platform] = ()
 ) -> AttestationSource:
-    """``oci:DIR[:TAG]`` opens a layout; anything else is a registry reference (needs ``client``).
+    """The image ``text`` names (see :mod:`repro.images.location`); a registry needs ``client``.
 
     ``platforms`` narrows an index to those platforms (each must be in it).
     """
-    if text.startswith("oci:"):
-        from repro.oci.layout import ImageLayout, parse_layout_ref
+    from repro.images.location import RegistryLocation, parse_location
+    from repro.images.store import open_store
 
-        directory, tag = parse_layout_ref(text)
-        return LayoutSource(ImageLayout.open(directory), tag, platforms)
-    from repro.reference import parse_reference
-
-    ref = parse_reference(text)
-    if client is None:
-        raise UsageError(f"{text}: a registry client is needed to verify a registry image")
-    return RegistrySource(client, ref, platforms)
+    location = parse_location(text)
+    store = open_store(location, client=client)
+    if isinstance(location, RegistryLocation):
+        ref = location.ref
+        label = ref.written_name + (f":{ref.tag}" if ref.tag else "")
+        return StoreSource(store, None, label, platforms)
+    return StoreSource(store, None, location.display, platforms)
 
 
 # -- verification ---------------------------------------------------------------------------
@@ -834,9 +746,8 @@ __all__ = [
     "ImageEntry",
     "ImageVerification",
     "KeyTrust",
-    "LayoutSource",
-    "RegistrySource",
     "RejectedAttestation",
+    "StoreSource",
     "TrustPolicy",
     "VerifiedAttestation",
     "error_json",

@@ -99,7 +99,9 @@ def _verify_image(args: argparse.Namespace) -> ImageVerification:
         )
     require = predicate_types(name for item in args.require or () for name in item.split(","))
     platforms = _platforms_arg(args)
-    if args.ref.startswith("oci:"):
+    from repro.images.location import RegistryLocation, parse_location
+
+    if not isinstance(parse_location(args.ref, what="REF"), RegistryLocation):
         result = evaluate_source(open_source(args.ref, platforms=platforms), trust, require=require)
     else:
         from repro.registry import RegistryClient

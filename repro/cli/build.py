@@ -63,13 +63,12 @@ def _scrub_arg(args: argparse.Namespace) -> tuple[str, ...]:
 
 def _build_spec(args: argparse.Namespace, *, output_required: bool) -> BuildSpec:
     from repro.build import BuildSpec
-    from repro.oci.layout import parse_layout_ref
+    from repro.images.location import parse_layout_location
 
     output, tag = None, None
     if args.output is not None:
-        if not args.output.startswith("oci:"):
-            raise UsageError(f"-o {args.output}: write the output as oci:DIR[:TAG]")
-        output, tag = parse_layout_ref(args.output)
+        location = parse_layout_location(args.output, what="-o")
+        output, tag = location.directory, location.tag
     elif output_required:
         raise UsageError("repro build needs an output: -o oci:DIR[:TAG]")
     return BuildSpec(
@@ -144,24 +143,25 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 def _open_for_diff(
     text: str, client_box: list[RegistryClient], args: argparse.Namespace, workdir: Path
 ) -> LayoutImage:
+    from repro.images.location import RegistryLocation, parse_location
     from repro.reproduce.diff import open_image
 
-    if text.startswith("oci:"):
+    location = parse_location(text, what="IMAGE")
+    if not isinstance(location, RegistryLocation):
         return open_image(text)
     import dataclasses
 
-    from repro.oci.pull import pull_image
+    from repro.images.pull import pull_image
+    from repro.images.store import RegistryStore
     from repro.platform import Platform
-    from repro.reference import parse_reference
     from repro.registry import RegistryClient
 
-    ref = parse_reference(text)
     if not client_box:
         client_box.append(RegistryClient(_load_config(args)))
     destination = workdir / f"image-{len(list(workdir.iterdir()))}"
     platform = Platform.parse(args.platform) if args.platform else None
-    pull_image(client_box[0], ref, destination, tag="image", platform=platform)
-    return dataclasses.replace(open_image(f"oci:{destination}:image"), name=ref.text)
+    pull_image(RegistryStore(client_box[0], location.ref), destination, tag="image", platform=platform)
+    return dataclasses.replace(open_image(f"oci:{destination}:image"), name=location.ref.text)
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:

@@ -1,31 +1,28 @@
-"""``repro push``: an image layout and its referrers to a registry."""
+"""``repro push``: an image layout and its referrers to a registry or another layout."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING
 
 from repro.cli._common import _load_config, _Parser, _print_json
 from repro.errors import EXIT_OK, UsageError
-
-if TYPE_CHECKING:
-    pass
-
 
 # --- repro push ----------------------------------------------------------------------
 
 
 def _cmd_push(args: argparse.Namespace) -> int:
     import time
+    from contextlib import ExitStack
 
-    from repro.oci.layout import ImageLayout, parse_layout_ref
-    from repro.push import PushEvent, export_layout, layout_referrers, plan_image, push_image
+    from repro.images.location import LayoutLocation, RegistryLocation, parse_layout_location, parse_location
+    from repro.images.push import PushEvent, push_image, target_tag
+    from repro.images.store import open_store
+    from repro.oci.layout import ImageLayout
 
-    if not args.source.startswith("oci:"):
-        raise UsageError(f"{args.source}: give the image to push as oci:DIR[:TAG]")
-    directory, tag = parse_layout_ref(args.source)
-    layout = ImageLayout.open(directory)
+    source = parse_layout_location(args.source, what="SOURCE")
+    target = parse_location(args.target, what="TARGET")
+    layout = ImageLayout.open(source.directory)
 
     def progress(event: PushEvent) -> None:
         if args.verbose:
@@ -34,37 +31,31 @@ def _cmd_push(args: argparse.Namespace) -> int:
             )
 
     started = time.monotonic()
-    if args.target.startswith("oci:"):
-        if args.mount_from:
+    with ExitStack() as stack:
+        client = None
+        if isinstance(target, RegistryLocation):
+            from repro.registry import RegistryClient
+
+            client = stack.enter_context(RegistryClient(_load_config(args)))
+            tag, expect = target_tag(target.ref), target.ref.digest
+        elif args.mount_from:
             raise UsageError("--mount-from only applies to a registry target")
-        dest, dest_tag = parse_layout_ref(args.target)
-        result = export_layout(
+        else:
+            tag, expect = (
+                (target.tag if isinstance(target, LayoutLocation) else None) or source.tag or "latest",
+                None,
+            )
+        store = open_store(target, client=client, create=True, what="TARGET")
+        result = push_image(
             layout,
-            tag,
-            dest,
-            dest_tag=dest_tag or tag,
+            source.tag,
+            store,
+            tag=tag,
+            expect=expect,
             include_referrers=not args.no_referrers,
+            mount_from=args.mount_from,
             progress=progress,
         )
-    else:
-        from repro.reference import parse_reference
-        from repro.registry import RegistryClient
-
-        target = parse_reference(args.target)
-        descriptor = layout.find(tag)
-        referrers = []
-        if not args.no_referrers:
-            referrers = layout_referrers(layout, plan_image(layout, descriptor).subjects)
-        with RegistryClient(_load_config(args)) as client:
-            result = push_image(
-                layout,
-                descriptor,
-                target,
-                client=client,
-                referrers=referrers,
-                mount_from=args.mount_from,
-                progress=progress,
-            )
     if args.json:
         _print_json(result.to_json())
     else:

@@ -18,18 +18,21 @@ if TYPE_CHECKING:
 
 
 def _cmd_release(args: argparse.Namespace) -> int:
+    from repro.build import BuildSpec
     from repro.errors import ReleaseError
     from repro.release import ConsoleProgress, ReleaseOptions, ReleaseReport, release
 
-    context = Path(args.context)
-    options = ReleaseOptions(
-        context=context,
-        image=args.image,
+    build = BuildSpec(
+        context=Path(args.context),
         dockerfile=args.file,
         target=args.target,
         platform=args.platform,
         build_args=_build_args(args),
         scrub=_scrub_arg(args),
+    )
+    options = ReleaseOptions(
+        build,
+        image=args.image,
         sign=args.sign,
         key=args.key,
         identity_token=args.identity_token,

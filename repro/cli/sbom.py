@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from repro.cli._common import _load_config, _Parser, _print_json
 from repro.errors import EXIT_OK, UsageError
+from repro.images.location import is_local
 
 if TYPE_CHECKING:
     pass
@@ -28,7 +29,7 @@ def _cmd_sbom(args: argparse.Namespace) -> int:
     from repro.sbom.generate import sbom_for_reference
 
     platform = Platform.parse(args.platform) if args.platform else None
-    config = None if args.image.startswith("oci:") else _load_config(args)
+    config = None if is_local(args.image) else _load_config(args)
     document = sbom_for_reference(
         args.image,
         config=config,
@@ -51,7 +52,7 @@ def _cmd_sbom(args: argparse.Namespace) -> int:
 def _sbom_packages(text: str, args: argparse.Namespace) -> bytes:
     """An SBOM file's bytes, or the SBOM of an image (oci:DIR[:TAG] or a reference)."""
     path = Path(text)
-    if not text.startswith("oci:") and path.is_file():
+    if not is_local(text) and path.is_file():
         try:
             return path.read_bytes()
         except OSError as exc:
@@ -60,7 +61,7 @@ def _sbom_packages(text: str, args: argparse.Namespace) -> bytes:
     from repro.sbom.generate import sbom_for_reference
 
     platform = Platform.parse(args.platform) if args.platform else None
-    config = None if text.startswith("oci:") else _load_config(args)
+    config = None if is_local(text) else _load_config(args)
     return sbom_for_reference(text, config=config, platform=platform)
 
 

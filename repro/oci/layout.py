@@ -337,15 +337,6 @@ class ImageLayout:
         return ImageLayout(destination)
 
 
-def parse_layout_ref(text: str) -> tuple[Path, str | None]:
-    """Split ``oci:DIR[:TAG]`` (or a bare directory) into the directory and the tag."""
-    body = text.removeprefix("oci:")
-    directory, sep, tag = body.rpartition(":")
-    if sep and directory and "/" not in tag:
-        return Path(directory), tag or None
-    return Path(body), None
-
-
 def _index_bytes(manifests: list[dict[str, Any]]) -> bytes:
     obj = {"schemaVersion": 2, "mediaType": media.OCI_INDEX, "manifests": manifests}
     return (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()

@@ -155,6 +155,16 @@ class Index:
     def size(self) -> int:
         return len(self.data)
 
+    def descriptor(self) -> Descriptor:
+        """A descriptor of this index, as a referrers index lists it."""
+        return Descriptor(
+            media_type=self.media_type,
+            digest=self.digest,
+            size=self.size,
+            annotations=self.annotations,
+            artifact_type=self.artifact_type,
+        )
+
     def platform_manifests(self) -> tuple[Descriptor, ...]:
         """Entries that are images for a platform (not BuildKit attestation entries)."""
         return tuple(

@@ -3,41 +3,43 @@
     pin check → build twice + verify → SBOM → policy gate → attest + sign
               → push (image and referrers, by digest) → verify-image → tag
 
-Each stage is timed and recorded in a :class:`~repro.release.report.ReleaseReport`. The
-first stage that fails stops the run with a :class:`~repro.errors.ReleaseError` whose
-exit code names the stage; nothing after it runs, so a failed gate never signs and never
-pushes. The tag is the very last write: in a registry the image and its referrers are
-pushed by digest, verified from the registry as a consumer would (``repro
-verify-image``), and only then tagged, so no tag ever points at an image whose
-attestations did not verify. In an OCI layout the export writes the tag last and a
-failed check puts the layout's previous ``index.json`` back.
+Each stage is a small function, timed and recorded in a
+:class:`~repro.release.report.ReleaseReport`. The first stage that fails stops the run
+with a :class:`~repro.errors.ReleaseError` whose exit code names the stage; nothing after
+it runs, so a failed gate never signs and never pushes. The destination is any
+:class:`~repro.images.store.ImageStore` (a registry repository, an OCI layout), written
+the same way: the image and its referrers by digest, verified from the store as a
+consumer would (``repro verify-image``), and only then tagged, so no tag ever points at
+an image whose attestations did not verify.
 
-    >>> options = ReleaseOptions(context=Path("app"), image="registry.example/app:1.0",
+    >>> options = ReleaseOptions(BuildSpec(Path("app")), image="registry.example/app:1.0",
     ...                          push="registry.example/app:1.0")          # doctest: +SKIP
     >>> report = release(options, config=load_config(Path("app")))         # doctest: +SKIP
     >>> report.pinned                                                      # doctest: +SKIP
     'registry.example/app:1.0@sha256:…'
 
 Without ``push`` the release goes to ``./dist`` (an OCI layout with its referrers), and
-without ``key`` a local key pair under ``./.repro`` signs it (see :func:`local_key`).
+without ``key`` a local key pair under ``./.repro`` signs it (see
+:func:`repro.attest.keys.local_key`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 import re
-import secrets
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from repro.attest.keys import KEY_DIR, LocalKey, local_key
+from repro.build.pipeline import BuildSpec
 from repro.errors import (
     AttestationError,
     CheckFailedError,
@@ -48,6 +50,7 @@ from repro.errors import (
     UsageError,
     VerificationError,
 )
+from repro.images.location import LayoutLocation, RegistryLocation, is_local, parse_location, unsupported
 from repro.process import Runner, run
 from repro.release.progress import StageEvent, StageProgress
 from repro.release.report import ReleaseReport, StageRecord
@@ -57,12 +60,14 @@ if TYPE_CHECKING:
 
     from repro.attest.sign import Signer
     from repro.attest.statements import BaseImage, SourceContext, Statement
-    from repro.attest.verify import ImageVerification, TrustPolicy
+    from repro.attest.verify import TrustPolicy
     from repro.build.backend import Backend, BuildEvent
     from repro.config import Config
+    from repro.digest import Digest
+    from repro.images.push import Artifact
+    from repro.images.store import ImageStore
     from repro.oci.layout import Image, ImageLayout
-    from repro.oci.models import Descriptor
-    from repro.push import Artifact
+    from repro.oci.models import AnyManifest, Descriptor
     from repro.reference import ImageRef
     from repro.registry import RegistryClient
     from repro.reproduce.verify import VerifyResult
@@ -70,6 +75,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_DIST",
     "KEY_DIR",
+    "BuildSpec",
     "Destination",
     "LocalKey",
     "ReleaseOptions",
@@ -84,12 +90,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_DIST: Final = Path("dist")
 #: The JSON report written next to the default layout.
 DEFAULT_REPORT_NAME: Final = "release.json"
-#: The local signing key made on first use (``release.key``, ``.pub``, ``.password``).
-KEY_DIR: Final = Path(".repro")
-KEY_PREFIX: Final = "release"
-PASSWORD_SUFFIX: Final = ".password"  # noqa: S105 (a file name)
-#: Bytes of randomness in a generated key passphrase.
-GENERATED_PASSWORD_BYTES: Final = 32
 
 SignMode = Literal["key", "keyless"]
 
@@ -98,19 +98,16 @@ SignMode = Literal["key", "keyless"]
 class ReleaseOptions:
     """The ``repro release`` command line, as a value.
 
-    ``image`` is ``NAME:TAG``: the name statements and the SBOM give the image. ``push``
-    is a registry reference, ``oci:DIR[:TAG]``, or None for ``workdir/dist``.
-    ``previous_sbom`` is an SBOM file, ``oci:DIR[:TAG]`` or an image reference to
-    compare the new SBOM with. ``workdir`` holds ``dist/`` and ``.repro/``.
+    ``build`` is what to build, as for ``repro build`` (its ``output`` and ``tag`` are
+    the release's own: a work directory, and the tag of ``image``). ``image`` is
+    ``NAME:TAG``: the name statements and the SBOM give the image. ``push`` is an image
+    location (a registry reference or ``oci:DIR[:TAG]``), or None for ``workdir/dist``.
+    ``previous_sbom`` is an SBOM file or an image location to compare the new SBOM with.
+    ``workdir`` holds ``dist/`` and ``.repro/``.
     """
 
-    context: Path
+    build: BuildSpec
     image: str
-    dockerfile: Path | None = None
-    target: str | None = None
-    platform: str | None = None
-    build_args: Mapping[str, str] = field(default_factory=dict)
-    scrub: tuple[str, ...] = ()
     sign: SignMode = "key"
     key: Path | None = None
     identity_token: str | None = None
@@ -120,35 +117,31 @@ class ReleaseOptions:
     previous_sbom: str | None = None
     workdir: Path = Path()
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "build_args", MappingProxyType(dict(self.build_args)))
-
     @property
     def dockerfile_path(self) -> Path:
-        return self.dockerfile if self.dockerfile is not None else self.context / "Dockerfile"
+        return self.build.dockerfile_path
 
 
 @dataclass(frozen=True)
 class Destination:
-    """Where the release goes: a registry repository and tag, or an OCI layout and tag."""
+    """Where the release goes (a registry repository or an OCI layout) and the tag written last."""
 
-    kind: Literal["registry", "layout"]
+    location: RegistryLocation | LayoutLocation
     tag: str
-    ref: ImageRef | None = None  # registry
-    directory: Path | None = None  # layout
     default: bool = False  # the default ./dist
 
     @property
     def text(self) -> str:
-        if self.ref is not None:
-            return f"{self.ref.name}:{self.tag}"
-        return f"oci:{self.directory}:{self.tag}"
+        """``NAME:TAG`` or ``oci:DIR:TAG``."""
+        if isinstance(self.location, RegistryLocation):
+            return f"{self.location.ref.name}:{self.tag}"
+        return f"oci:{self.location.directory}:{self.tag}"
 
     @property
     def report_path(self) -> Path | None:
         """Where the JSON report goes when ``--report`` is not given: only into ./dist."""
-        if self.default and self.directory is not None:
-            return self.directory / DEFAULT_REPORT_NAME
+        if self.default and isinstance(self.location, LayoutLocation):
+            return self.location.directory / DEFAULT_REPORT_NAME
         return None
 
 
@@ -166,97 +159,19 @@ def destination_for(push: str | None, image: ImageRef, workdir: Path = Path()) -
     """The destination of ``--push`` (default: ``workdir/dist`` with the image's tag)."""
     tag = image.effective_tag
     if push is None:
-        return Destination("layout", tag, directory=workdir / DEFAULT_DIST, default=True)
-    if push.startswith("oci:"):
-        from repro.oci.layout import parse_layout_ref
-
-        directory, layout_tag = parse_layout_ref(push)
-        return Destination("layout", layout_tag or tag, directory=directory)
-    from repro.reference import parse_reference
-
-    ref = parse_reference(push)
-    if ref.digest is not None:
+        directory = workdir / DEFAULT_DIST
+        return Destination(LayoutLocation(f"oci:{directory}", directory), tag, default=True)
+    location = parse_location(push, what="--push")
+    if isinstance(location, LayoutLocation):
+        return Destination(location, location.tag or tag)
+    if not isinstance(location, RegistryLocation):
+        raise unsupported(location, what="--push")
+    if location.ref.digest is not None:
         raise UsageError(f"--push {push}: give REGISTRY/NAME[:TAG]; a release is pushed by tag")
-    return Destination("registry", ref.tag or tag, ref=ref)
+    return Destination(location, location.ref.tag or tag)
 
 
-# -- signing keys --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LocalKey:
-    """The key pair that signs when no ``--key`` is given, and how its passphrase is kept."""
-
-    private_key: Path
-    public_key: Path
-    password: bytes = field(repr=False)
-    created: bool
-    password_file: Path | None
-
-
-def local_key(workdir: Path, env: Mapping[str, str] | None = None) -> LocalKey:
-    """``workdir/.repro/release.key`` (and ``.pub``), created on first use.
-
-    The private key is always encrypted. Its passphrase is ``REPRO_KEY_PASSWORD`` when that
-    is set when the key is made; otherwise a random one is generated and kept in
-    ``release.password`` (mode 0600) next to it, so later runs need no prompt. That makes
-    the key as safe as the directory it is in: it is a key for trying repro out and for
-    local builds; sign real releases with your own key (``--key``) or keyless.
-    """
-    from repro.attest.keys import PASSWORD_ENV, keypair_paths, write_keypair
-
-    env = os.environ if env is None else env
-    directory = workdir / KEY_DIR
-    prefix = directory / KEY_PREFIX
-    private_path, public_path = keypair_paths(prefix)
-    password_path = directory / f"{KEY_PREFIX}{PASSWORD_SUFFIX}"
-    if private_path.exists():
-        if password_path.exists():
-            return LocalKey(private_path, public_path, _read_secret(password_path), False, password_path)
-        if env.get(PASSWORD_ENV):
-            return LocalKey(private_path, public_path, env[PASSWORD_ENV].encode(), False, None)
-        raise AttestationError(
-            f"{private_path}: no passphrase for the release key",
-            hint=f"set {PASSWORD_ENV} to the passphrase it was made with, or remove {directory}",
-        )
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    ignore = directory / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text("# repro's local signing key: never commit it\n*\n")
-    password_file: Path | None = None
-    if env.get(PASSWORD_ENV):
-        password = env[PASSWORD_ENV].encode()
-    else:
-        password = secrets.token_urlsafe(GENERATED_PASSWORD_BYTES).encode()
-        _write_secret(password_path, password)
-        password_file = password_path
-    try:
-        write_keypair(prefix, password)
-    except BaseException:
-        if password_file is not None:
-            password_file.unlink(missing_ok=True)
-        raise
-    return LocalKey(private_path, public_path, password, True, password_file)
-
-
-def _write_secret(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data + b"\n")
-
-
-def _read_secret(path: Path) -> bytes:
-    try:
-        return path.read_bytes().strip()
-    except OSError as exc:
-        raise AttestationError(f"{path}: cannot read: {exc.strerror}") from exc
-
-
-def public_key_path(private_key: Path) -> Path:
-    """``NAME.pub`` for ``NAME.key`` (else ``PATH.pub``): where ``repro keygen`` puts it."""
-    if private_key.suffix == ".key":
-        return private_key.with_suffix(".pub")
-    return private_key.with_name(private_key.name + ".pub")
+# -- signing --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -279,45 +194,13 @@ def _prepare_signing(options: ReleaseOptions, report: ReleaseReport, env: Mappin
         return _Signing("keyless", description="keyless", staging=options.staging)
     if options.identity_token is not None or options.staging:
         raise UsageError("--identity-token and --staging go with --sign keyless")
-    from repro.attest.keys import load_private_key, load_public_key, read_password
+    from repro.attest.keys import signing_key
     from repro.attest.sign import KeySigner
 
-    if options.key is not None:
-        private_key = load_private_key(options.key, lambda: read_password(env=env))
-        public_path = public_key_path(options.key)
-    else:
-        made = local_key(options.workdir, env)
-        private_key = load_private_key(made.private_key, made.password)
-        public_path = made.public_key
-        if made.created:
-            kept = (
-                f"its passphrase is in {made.password_file} (mode 0600)"
-                if made.password_file is not None
-                else "encrypted with REPRO_KEY_PASSWORD"
-            )
-            note = (
-                f"created a local signing key {made.private_key} and {made.public_key}; {kept}. "
-                "It is for local releases: sign real ones with --key (repro keygen) or --sign keyless."
-            )
-            report.notes.append(note)
-    signer = KeySigner(private_key)
-    if public_path.exists():
-        public = load_public_key(public_path)
-    else:
-        public = private_key.public_key()
-        report.notes.append(f"{public_path} not found: verifying with the private key's public half")
-    if _hint(public) != signer.hint:
-        raise AttestationError(
-            f"{public_path} is not the public half of the signing key",
-            hint="give the matching NAME.key and NAME.pub (repro keygen writes both)",
-        )
-    return _Signing("key", signer=signer, public_key=public, description=signer.description)
-
-
-def _hint(key: ec.EllipticCurvePublicKey) -> str:
-    from repro.attest.keys import key_hint
-
-    return key_hint(key)
+    key = signing_key(options.key, workdir=options.workdir, env=env)
+    report.notes.extend(key.notes)
+    signer = KeySigner(key.private_key)
+    return _Signing("key", signer=signer, public_key=key.public_key, description=signer.description)
 
 
 # -- stages --------------------------------------------------------------------------------
@@ -399,8 +282,10 @@ def release(
     image = image_name(options.image)
     destination = destination_for(options.push, image, options.workdir)
     dockerfile = options.dockerfile_path
-    if not options.context.is_dir():
-        raise UsageError(f"{options.context}: build context is not a directory")
+    if not options.build.context.is_dir():
+        raise UsageError(f"{options.build.context}: build context is not a directory")
+    if options.build.allow_unpinned:
+        raise UsageError("a release builds only from pinned images (allow_unpinned is for 'repro build')")
     if not dockerfile.is_file():
         raise UsageError(f"{dockerfile}: Dockerfile not found", hint="name it with -f FILE")
     if (signer is None) != (trust is None):
@@ -449,30 +334,18 @@ def release(
             report=report,
             runner=runner,
         )
-        if destination.kind == "registry":
-            _release_to_registry(
-                stages,
-                destination,
-                layout=layout,
-                built_image=built_image,
-                artifacts=artifacts,
-                signing=signing,
-                trust=trust,
-                config=config,
-                client=client,
-                report=report,
-            )
-        else:
-            _release_to_layout(
-                stages,
-                destination,
-                layout=layout,
-                built_image=built_image,
-                artifacts=artifacts,
-                signing=signing,
-                trust=trust,
-                report=report,
-            )
+        _publish(
+            stages,
+            destination,
+            layout=layout,
+            built_image=built_image,
+            artifacts=artifacts,
+            signing=signing,
+            trust=trust,
+            config=config,
+            client=client,
+            report=report,
+        )
     return report
 
 
@@ -482,7 +355,7 @@ def _pin_stage(stages: _Stages, options: ReleaseOptions, config: Config) -> None
     with stages.stage("pin") as st:
         st.step(f"checking {options.dockerfile_path}")
         check = check_paths(
-            [options.dockerfile_path], lockfile=config.lockfile, build_args=options.build_args
+            [options.dockerfile_path], lockfile=config.lockfile, build_args=options.build.build_args
         )
         st.details = check.to_json()
         if check.exit_code != 0:
@@ -513,7 +386,6 @@ def _build_stage(
     work: Path,
     report: ReleaseReport,
 ) -> _Built:
-    from repro.build.pipeline import BuildSpec
     from repro.reproduce.verify import verify
 
     with stages.stage("build") as st:
@@ -528,16 +400,7 @@ def _build_stage(
                 st.step(f"{who}{event.text}")
 
         tag = image.effective_tag
-        spec = BuildSpec(
-            context=options.context,
-            output=work / "image",
-            tag=tag,
-            dockerfile=options.dockerfile,
-            target=options.target,
-            build_args=options.build_args,
-            platform=options.platform,
-            scrub=options.scrub,
-        )
+        spec = dataclasses.replace(options.build, output=work / "image", tag=tag)
         started = datetime.now(UTC)
         result = verify(spec, config=config, backend=backend, progress=forward)
         finished = datetime.now(UTC)
@@ -622,14 +485,14 @@ def sbom_counts(sbom: bytes) -> dict[str, int]:
 def load_sbom(source: str, config: Config) -> bytes:
     """An SBOM from a file, or made from an image (``oci:DIR[:TAG]`` or a reference)."""
     path = Path(source)
-    if not source.startswith("oci:") and path.is_file():
+    if not is_local(source) and path.is_file():
         try:
             return path.read_bytes()
         except OSError as exc:
             raise UsageError(f"--previous-sbom {source}: cannot read: {exc.strerror}") from exc
     from repro.sbom.generate import sbom_for_reference
 
-    return sbom_for_reference(source, config=None if source.startswith("oci:") else config)
+    return sbom_for_reference(source, config=None if is_local(source) else config)
 
 
 def _policy_stage(
@@ -652,7 +515,9 @@ def _policy_stage(
     with stages.stage("policy") as st:
         dockerfile = options.dockerfile_path
         parsed = parse(dockerfile.read_bytes(), filename=str(dockerfile))
-        origins = map_image(built_image, parsed, target=options.target, build_args=options.build_args)
+        origins = map_image(
+            built_image, parsed, target=options.build.target, build_args=options.build.build_args
+        )
         locations = {
             layer.index: location
             for layer in built_image.layers
@@ -696,7 +561,7 @@ def _policy_stage(
             facts,
             config=config.policy,
             policy_dirs=options.policy_dirs,
-            build_args=options.build_args,
+            build_args=options.build.build_args,
             config_file=str(config.source) if config.source else None,
         )
         report.policy = verdict
@@ -724,7 +589,7 @@ def _sign_stage(
 ) -> list[Artifact]:
     from repro.attest.referrers import referrer_manifest
     from repro.attest.sign import keyless_signer, sign_statements
-    from repro.push import Artifact, sbom_referrer
+    from repro.images.push import Artifact, sbom_referrer
 
     with stages.stage("sign") as st:
         signer = signing.signer
@@ -788,13 +653,13 @@ def build_statements(
     provenance = slsa_provenance(
         subjects,
         ProvenanceInputs(
-            dockerfile=_relative(options.dockerfile_path, options.context),
+            dockerfile=_relative(options.dockerfile_path, options.build.context),
             started_on=built.started,
             finished_on=built.finished,
-            target=options.target,
-            platforms=(options.platform,) if options.platform else (),
-            build_args=options.build_args,
-            context=git_source(options.context, runner),
+            target=options.build.target,
+            platforms=(options.build.platform,) if options.build.platform else (),
+            build_args=options.build.build_args,
+            context=git_source(options.build.context, runner),
             base_images=base_images(options),
             source_date_epoch=first.source_date_epoch,
             build_digests=(first.digest, second.digest),
@@ -841,7 +706,7 @@ def base_images(options: ReleaseOptions) -> tuple[BaseImage, ...]:
     from repro.reference import parse_reference
 
     path = options.dockerfile_path
-    graph = build_stage_graph(parse(path.read_bytes(), filename=str(path)), options.build_args)
+    graph = build_stage_graph(parse(path.read_bytes(), filename=str(path)), options.build.build_args)
     found: dict[str, BaseImage] = {}
     for use in graph.external_images():
         if use.expanded is None:
@@ -929,16 +794,7 @@ def keyless_identity(bundle: bytes, *, staging: bool = False) -> TrustPolicy:
 _REQUIRED: Final = ("provenance", "sbom", "reproducible")
 
 
-def _check(source_text: str, verification: ImageVerification, report: ReleaseReport, expected: str) -> None:
-    report.verified = [
-        {"predicateType": v.predicate_type, "referrer": str(v.referrer), "signer": v.signer}
-        for v in verification.verified
-    ]
-    if str(verification.digest) != expected:
-        raise VerificationError(f"{source_text} is {verification.digest}, not the image built ({expected})")
-
-
-def _release_to_registry(
+def _publish(
     stages: _Stages,
     destination: Destination,
     *,
@@ -951,63 +807,96 @@ def _release_to_registry(
     client: RegistryClient | None,
     report: ReleaseReport,
 ) -> None:
-    from contextlib import ExitStack
-
-    from repro.attest.statements import predicate_types
-    from repro.attest.verify import RegistrySource, verify_source
-    from repro.push import PushEvent, push_image
-    from repro.reference import parse_reference
-
-    assert destination.ref is not None  # noqa: S101 (a registry destination has one)
-    digest = built_image.digest
-    by_digest = parse_reference(f"{destination.ref.name}@{digest}")
+    """Push by digest, verify from the destination as a consumer would, and only then tag."""
     with ExitStack() as stack:
-        if client is None:
+        if client is None and isinstance(destination.location, RegistryLocation):
             from repro.registry import RegistryClient
 
             client = stack.enter_context(RegistryClient(config))
-        with stages.stage("push") as st:
+        root = layout.manifest(image_descriptor(built_image))
+        store = _push_stage(
+            stages, destination, client, layout=layout, root=root, artifacts=artifacts, report=report
+        )
+        _verify_image_stage(
+            stages,
+            store,
+            root.digest,
+            policy=lambda: _trust(signing, trust, _first_bundle(artifacts), staging=signing.staging),
+            report=report,
+        )
+        _tag_stage(stages, store, destination, root=root, report=report)
 
-            def on_push(event: PushEvent) -> None:
-                if event.kind != "blob" or event.outcome == "uploaded":
-                    st.step(f"{event.kind} {event.digest.short}: {event.outcome}")
 
-            # By digest: no tag yet. The tag is written once the check below has passed.
-            result = push_image(
-                layout,
-                image_descriptor(built_image),
-                by_digest,
-                client=client,
-                referrers=artifacts,
-                progress=on_push,
+def _push_stage(
+    stages: _Stages,
+    destination: Destination,
+    client: RegistryClient | None,
+    *,
+    layout: ImageLayout,
+    root: AnyManifest,
+    artifacts: list[Artifact],
+    report: ReleaseReport,
+) -> ImageStore:
+    from repro.images.push import PushEvent, push_image
+    from repro.images.store import open_store
+
+    with stages.stage("push") as st:
+        store = open_store(destination.location, client=client, create=True, what="--push")
+
+        def on_push(event: PushEvent) -> None:
+            if event.kind != "blob" or event.outcome == "uploaded":
+                st.step(f"{event.kind} {event.digest.short}: {event.outcome}")
+
+        # By digest: no tag yet. The tag is written once the consumer's check has passed.
+        result = push_image(layout, root.descriptor(), store, tag=None, referrers=artifacts, progress=on_push)
+        report.referrers = [str(d) for d in result.referrers]
+        st.summary = (
+            f"{result.pinned}: {result.blobs_pushed} blob(s) pushed "
+            f"({result.bytes_pushed / 1e6:.1f} MB), {result.blobs_reused} reused, "
+            f"{len(result.referrers)} referrer(s)"
+        )
+        st.details = result.to_json()
+        return store
+
+
+def _verify_image_stage(
+    stages: _Stages,
+    store: ImageStore,
+    digest: Digest,
+    *,
+    policy: Callable[[], TrustPolicy],
+    report: ReleaseReport,
+) -> None:
+    from repro.attest.statements import predicate_types
+    from repro.attest.verify import StoreSource, verify_source
+
+    with stages.stage("verify-image") as st:
+        st.step(f"verifying {store.name}@{digest} from the destination")
+        verification = verify_source(
+            StoreSource(store, str(digest), store.name), policy(), require=predicate_types(_REQUIRED)
+        )
+        report.verified = [
+            {"predicateType": v.predicate_type, "referrer": str(v.referrer), "signer": v.signer}
+            for v in verification.verified
+        ]
+        if verification.digest != digest:
+            raise VerificationError(
+                f"{verification.image} is {verification.digest}, not the image built ({digest})"
             )
-            report.referrers = [str(d) for d in result.referrers]
-            st.summary = (
-                f"{by_digest.text}: {result.blobs_pushed} blob(s) pushed "
-                f"({result.bytes_pushed / 1e6:.1f} MB), {result.blobs_reused} reused, "
-                f"{len(result.referrers)} referrer(s)"
-            )
-            st.details = result.to_json()
-        with stages.stage("verify-image") as st:
-            st.step(f"verifying {by_digest.text} from the registry")
-            bundle = _first_bundle(artifacts)
-            policy = _trust(signing, trust, bundle, staging=signing.staging)
-            verification = verify_source(
-                RegistrySource(client, by_digest), policy, require=predicate_types(_REQUIRED)
-            )
-            _check(by_digest.text, verification, report, str(digest))
-            st.summary = f"{len(verification.verified)} attestation(s) verified ({verification.trust})"
-            st.details = verification.to_json()
-        with stages.stage("tag") as st:
-            root = layout.manifest(image_descriptor(built_image))
-            client.push_manifest(
-                destination.ref.domain, destination.ref.path, destination.tag, root.data, root.media_type
-            )
-            tagged = client.resolve(parse_reference(f"{destination.ref.name}:{destination.tag}"))
-            if tagged.digest != digest:
-                raise ImageError(f"{destination.text} resolves to {tagged.digest}, not {digest}")
-            report.pinned = f"{destination.ref.name}:{destination.tag}@{digest}"
-            st.summary = report.pinned
+        st.summary = f"{len(verification.verified)} attestation(s) verified ({verification.trust})"
+        st.details = verification.to_json()
+
+
+def _tag_stage(
+    stages: _Stages, store: ImageStore, destination: Destination, *, root: AnyManifest, report: ReleaseReport
+) -> None:
+    with stages.stage("tag") as st:
+        store.tag(destination.tag, root)
+        tagged = store.get_manifest(destination.tag)
+        if tagged.digest != root.digest:
+            raise ImageError(f"{destination.text} resolves to {tagged.digest}, not {root.digest}")
+        report.pinned = f"{destination.text}@{root.digest}"
+        st.summary = report.pinned
 
 
 def _first_bundle(artifacts: list[Artifact]) -> bytes | None:
@@ -1022,81 +911,3 @@ def _first_bundle(artifacts: list[Artifact]) -> bytes | None:
             if isinstance(source, bytes):
                 return source
     return None
-
-
-def _release_to_layout(
-    stages: _Stages,
-    destination: Destination,
-    *,
-    layout: ImageLayout,
-    built_image: Image,
-    artifacts: list[Artifact],
-    signing: _Signing,
-    trust: TrustPolicy | None,
-    report: ReleaseReport,
-) -> None:
-    from repro.attest.statements import predicate_types
-    from repro.attest.verify import LayoutSource, verify_source
-    from repro.oci.layout import ImageLayout
-    from repro.push import PushEvent, export_layout
-
-    assert destination.directory is not None  # noqa: S101 (a layout destination has one)
-    directory = destination.directory
-    index_file = directory / "index.json"
-    # The export writes the tag last; if the check fails the old index.json comes back,
-    # so the layout never tags an image whose attestations did not verify.
-    previous_index = index_file.read_bytes() if index_file.is_file() else None
-    digest = built_image.digest
-    try:
-        with stages.stage("push") as st:
-
-            def on_push(event: PushEvent) -> None:
-                if event.kind != "blob":
-                    st.step(f"{event.kind} {event.digest.short}: {event.outcome}")
-
-            result = export_layout(
-                layout,
-                image_descriptor(built_image),
-                directory,
-                referrers=artifacts,
-                dest_tag=destination.tag,
-                include_referrers=False,
-                progress=on_push,
-            )
-            report.referrers = [str(d) for d in result.referrers]
-            st.summary = f"{destination.text}: image and {len(result.referrers)} referrer(s) written"
-            st.details = result.to_json()
-        with stages.stage("verify-image") as st:
-            source_text = f"oci:{directory}:{destination.tag}"
-            st.step(f"verifying {source_text}")
-            policy = _trust(signing, trust, _first_bundle(artifacts), staging=signing.staging)
-            verification = verify_source(
-                LayoutSource(ImageLayout.open(directory), destination.tag),
-                policy,
-                require=predicate_types(_REQUIRED),
-            )
-            _check(source_text, verification, report, str(digest))
-            st.summary = f"{len(verification.verified)} attestation(s) verified ({verification.trust})"
-            st.details = verification.to_json()
-    except ReleaseError:
-        _restore_index(index_file, previous_index)
-        raise
-    with stages.stage("tag") as st:
-        report.pinned = f"oci:{directory}:{destination.tag}@{digest}"
-        st.summary = f"{report.pinned} (tagged by the export, kept once verified)"
-
-
-def _restore_index(index_file: Path, previous: bytes | None) -> None:
-    from repro.fsutil import atomic_write
-
-    try:
-        if previous is None:
-            if index_file.exists():
-                atomic_write(
-                    index_file,
-                    b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}\n',
-                )
-        else:
-            atomic_write(index_file, previous)
-    except OSError as exc:  # the error that stopped the release matters more
-        logger.warning("%s: could not restore it: %s", index_file, exc)

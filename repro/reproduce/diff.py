@@ -28,8 +28,9 @@ from typing import Any, Literal, NamedTuple
 from repro.digest import Digest
 from repro.dockerfile import Dockerfile
 from repro.errors import ImageError
+from repro.images.location import ArchiveLocation, LayoutLocation, is_local, parse_location, unsupported
 from repro.layers.layertar import ENTRY_TYPES, open_layer_tar
-from repro.oci.layout import Image, ImageLayout, Layer, parse_layout_ref
+from repro.oci.layout import Image, ImageLayout, Layer
 from repro.reproduce.culprits import Finding, explain
 from repro.reproduce.history import HistoryMap, LayerOrigin, map_image
 
@@ -80,11 +81,13 @@ def open_image(ref: str) -> LayoutImage:
 
     Raises :class:`~repro.errors.ImageError` when the layout or the tag is missing.
     """
-    directory, tag = parse_layout_ref(ref)
-    layout = ImageLayout.open(directory)
-    image = layout.image(tag)
-    name = f"oci:{directory}:{tag}" if tag else f"oci:{directory}"
-    return LayoutImage(layout=layout, image=image, name=name)
+    location = parse_location(ref if is_local(ref) else f"oci:{ref}", what="IMAGE")
+    if isinstance(location, ArchiveLocation):
+        raise unsupported(location, what="IMAGE")
+    assert isinstance(location, LayoutLocation)  # noqa: S101 (local and not an archive)
+    layout = ImageLayout.open(location.directory)
+    image = layout.image(location.tag)
+    return LayoutImage(layout=layout, image=image, name=location.display)
 
 
 # --- results ----------------------------------------------------------------------------

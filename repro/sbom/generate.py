@@ -230,7 +230,7 @@ def sbom_for_reference(
     name: str | None = None,
     validate_in_worker: bool = False,
 ) -> bytes:
-    """:func:`generate_sbom` for ``oci:DIR[:TAG]`` or a registry reference.
+    """:func:`generate_sbom` for an image location (``oci:DIR[:TAG]`` or a registry reference).
 
     A registry image is pulled into a temporary layout (every blob verified) first; its
     name and repository go into the image's ``pkg:oci`` purl. ``validate_in_worker`` is
@@ -238,27 +238,29 @@ def sbom_for_reference(
     """
     import tempfile
 
-    from repro.oci.layout import parse_layout_ref
+    from repro.images.location import LayoutLocation, RegistryLocation, parse_location, unsupported
+    from repro.images.store import RegistryStore
 
-    if text.startswith("oci:"):
-        directory, tag = parse_layout_ref(text)
-        layout = ImageLayout.open(directory)
-        image = layout.image(tag)
+    location = parse_location(text)
+    if isinstance(location, LayoutLocation):
+        layout = ImageLayout.open(location.directory)
+        image = layout.image(location.tag)
         return generate_sbom(
             layout,
             image,
-            name=name or directory.resolve().name,
-            tag=tag,
+            name=name or location.directory.resolve().name,
+            tag=location.tag,
             dockerfile=dockerfile,
             validate_in_worker=validate_in_worker,
         )
-    from repro.oci.pull import pull_image
-    from repro.reference import parse_reference
+    if not isinstance(location, RegistryLocation):
+        raise unsupported(location)
+    from repro.images.pull import pull_image
     from repro.registry.client import RegistryClient
 
-    ref = parse_reference(text)
+    ref = location.ref
     with tempfile.TemporaryDirectory(prefix="repro-sbom-") as tmp, RegistryClient(config) as client:
-        pull_image(client, ref, Path(tmp), tag="image", platform=platform)
+        pull_image(RegistryStore(client, ref), Path(tmp), tag="image", platform=platform)
         layout = ImageLayout.open(tmp)
         return generate_sbom(
             layout,

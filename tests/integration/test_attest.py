@@ -41,10 +41,10 @@ from repro.attest.verify import IdentityTrust, KeyTrust, verify_image
 from repro.cli import main
 from repro.config import Config, RegistryConfig
 from repro.digest import Digest
+from repro.images.push import sbom_referrer
 from repro.oci import media
 from repro.oci.models import Descriptor, index_json
 from repro.platform import Platform
-from repro.push import sbom_referrer
 from repro.registry import RegistryClient
 
 CREATED = "2024-05-01T12:00:00Z"

@@ -1,4 +1,4 @@
-"""repro.push against a real Distribution registry: images, indexes, failures, referrers, layouts.
+"""repro.images.push against a real Distribution registry: images, indexes, failures, referrers, layouts.
 
 skopeo and oras-py are the independent clients that read back what repro pushed.
 """
@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -26,24 +27,35 @@ from repro.cli import main
 from repro.config import Config, RegistryConfig
 from repro.digest import Digest
 from repro.errors import RegistryError
-from repro.oci import media
-from repro.oci.layout import ImageLayout
-from repro.oci.models import Descriptor, Index, Manifest, parse_manifest
-from repro.push import (
+from repro.images.push import (
     CREATED,
     CYCLONEDX_JSON,
     Artifact,
-    export_layout,
+    PushResult,
     plan_image,
     push_image,
     push_referrers,
     sbom_referrer,
+    target_tag,
 )
-from repro.reference import parse_reference
+from repro.images.store import LayoutStore, RegistryStore
+from repro.oci import media
+from repro.oci.layout import ImageLayout
+from repro.oci.models import Descriptor, Index, Manifest, parse_manifest
+from repro.reference import ImageRef, parse_reference
 from repro.registry import RegistryClient, RetryPolicy
 from tests.conftest import repo_root
 
 WHEN = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def _push(layout: ImageLayout, tag: str, target: ImageRef, **options: Any) -> PushResult:
+    """Push to a registry reference as ``repro push`` does: its tag, or by digest only."""
+    client = options.pop("client")
+    store = RegistryStore(client, target)
+    return push_image(layout, tag, store, tag=target_tag(target), expect=target.digest, **options)
+
+
 THREAD_ROUNDS = 12
 PROCESS_ROUNDS = 4
 
@@ -113,7 +125,7 @@ def test_push_debian_then_push_again(
     path = _repo("debian")
     with FaultProxy(registry.url) as proxy, _client(proxy.host) as client:
         target = parse_reference(f"{proxy.host}/{path}:bookworm")
-        result = push_image(layout, "bookworm", target, client=client)
+        result = _push(layout, "bookworm", target, client=client)
 
         # The registry serves exactly the manifest the layout holds, to an independent client.
         raw = skopeo_raw_manifest(registry, f"{path}:bookworm")
@@ -135,7 +147,7 @@ def test_push_debian_then_push_again(
 
         # Pushing again sends no blob: one HEAD each, then the tag.
         before = len(proxy.requests)
-        again = push_image(layout, "bookworm", target, client=client)
+        again = _push(layout, "bookworm", target, client=client)
         assert again.digest == result.digest
         assert again.blobs_pushed == 0
         assert again.blobs_reused == 2
@@ -150,7 +162,7 @@ def test_push_multi_platform_index(
 ) -> None:
     layout = ImageLayout.open(base_images.multi.layout)
     path = _repo("multi")
-    result = push_image(layout, "latest", parse_reference(f"{registry.host}/{path}:v1"), client=client)
+    result = _push(layout, "latest", parse_reference(f"{registry.host}/{path}:v1"), client=client)
     assert result.media_type == media.OCI_INDEX
     assert str(result.digest) == base_images.multi.digest
     raw = skopeo_raw_manifest(registry, f"{path}:v1")
@@ -174,7 +186,7 @@ def test_push_by_digest_and_cross_repository_mount(
     layout = ImageLayout.open(base_images.busybox.layout)
     digest = Digest.parse(base_images.busybox.digest)
     path = _repo("by-digest")
-    result = push_image(
+    result = _push(
         layout,
         "latest",
         parse_reference(f"{registry.host}/{path}@{digest}"),
@@ -205,7 +217,7 @@ def test_registry_killed_mid_push_leaves_no_tag(
         proxy.add(Hook(kill), path=r"/blobs/uploads/", methods=("PATCH",), skip=0, times=1)
         target = parse_reference(f"{proxy.host}/{path}:v1")
         with _client(proxy.host, RetryPolicy(attempts=2, total=2.0)) as client, pytest.raises(RegistryError):
-            push_image(layout, "bookworm", target, client=client)
+            _push(layout, "bookworm", target, client=client)
         assert killed, "the registry was killed during a blob upload"
         assert not fresh_registry.is_running()
 
@@ -218,7 +230,7 @@ def test_registry_killed_mid_push_leaves_no_tag(
         assert _no_dangling_manifests(fresh_registry) == 0
 
         with _client(proxy.host) as client:
-            result = push_image(layout, "bookworm", target, client=client)
+            result = _push(layout, "bookworm", target, client=client)
         assert result.digest == digest
         assert "uploaded" in {b.outcome for b in result.blobs}
     assert _no_dangling_manifests(fresh_registry) == 1
@@ -232,7 +244,7 @@ def _subject(
     client: RegistryClient, registry: RunningRegistry, base_images: BaseImages, path: str
 ) -> Descriptor:
     layout = ImageLayout.open(base_images.busybox.layout)
-    result = push_image(layout, "latest", parse_reference(f"{registry.host}/{path}:v1"), client=client)
+    result = _push(layout, "latest", parse_reference(f"{registry.host}/{path}:v1"), client=client)
     return Descriptor(result.media_type, result.digest, result.size)
 
 
@@ -267,7 +279,7 @@ def _push_at_once(host: str, path: str, subject: Digest, artifacts: list[Artifac
         try:
             with _client(host) as client:  # a client each: no lock shared in the process
                 barrier.wait()
-                push_referrers(parse_reference(f"{host}/{path}"), subject, [artifact], client=client)
+                push_referrers(RegistryStore(client, parse_reference(f"{host}/{path}")), subject, [artifact])
         except BaseException as exc:
             errors.append(exc)
 
@@ -286,7 +298,8 @@ from datetime import UTC, datetime
 from repro.digest import Digest
 from repro.oci import media
 from repro.oci.models import Descriptor
-from repro.push import push_referrers, sbom_referrer
+from repro.images.push import push_referrers, sbom_referrer
+from repro.images.store import RegistryStore
 from repro.reference import parse_reference
 from tests.integration.test_push_image import WHEN, _client, _sbom
 
@@ -295,7 +308,7 @@ subject = Descriptor(media.OCI_MANIFEST, Digest("sha256", subject_hex), 100)
 artifact = sbom_referrer(_sbom(int(round_), who), subject, created=WHEN)
 with _client(host) as client:
     time.sleep(max(0.0, float(at) - time.time()))
-    push_referrers(parse_reference(f"{host}/{path}"), subject.digest, [artifact], client=client)
+    push_referrers(RegistryStore(client, parse_reference(f"{host}/{path}")), subject.digest, [artifact])
 print(artifact.digest)
 """
 
@@ -340,7 +353,7 @@ def test_referrer_round_trip_with_oras(
     sbom = _sbom(0, "oras")
     artifact = sbom_referrer(sbom, subject, created=WHEN + timedelta(hours=1))
     (digest,) = push_referrers(
-        parse_reference(f"{registry.host}/{path}"), subject.digest, [artifact], client=client
+        RegistryStore(client, parse_reference(f"{registry.host}/{path}")), subject.digest, [artifact]
     )
     assert digest == artifact.digest
     (listed,) = client.referrers(registry.host, path, subject.digest, artifact_type=CYCLONEDX_JSON)
@@ -364,7 +377,7 @@ def test_referrers_go_before_the_tag(
     artifact = sbom_referrer(_sbom(0, "tag-last"), subject, created=WHEN)
     path = _repo("ref-tag-last")
     with FaultProxy(registry.url) as proxy, _client(proxy.host) as client:
-        result = push_image(
+        result = _push(
             layout, "latest", parse_reference(f"{proxy.host}/{path}:v1"), client=client, referrers=[artifact]
         )
         puts = [r.path for r in proxy.requests if r.method == "PUT" and "/manifests/" in r.path]
@@ -390,7 +403,7 @@ def test_export_layout_is_read_by_skopeo_and_pushed_with_its_referrers(
     subject = source.find("latest")
     artifact = sbom_referrer(_sbom(0, "layout"), subject, created=WHEN)
     dest = tmp_path / "export"
-    result = export_layout(source, "latest", dest, referrers=[artifact], dest_tag="release")
+    result = push_image(source, "latest", LayoutStore.create(dest), tag="release", referrers=[artifact])
     assert result.referrers == (artifact.digest,)
 
     inspected = subprocess.run(

@@ -28,9 +28,9 @@ from repro.errors import (
     EXIT_RELEASE_POLICY,
     EXIT_RELEASE_PUSH,
 )
+from repro.images.push import CYCLONEDX_JSON
 from repro.oci import media
 from repro.oci.layout import ImageLayout
-from repro.push import CYCLONEDX_JSON
 from repro.reference import parse_reference
 from repro.registry import RegistryClient
 from tests.programs import require_programs
@@ -264,6 +264,7 @@ def test_keyless_release_through_the_sigstore_test_double(images: BaseImages, tm
     from devtools.attest_double import ISSUER, LocalSigstore
     from repro.attest.sign import KeylessSigner
     from repro.attest.verify import IdentityTrust, verify_image
+    from repro.build import BuildSpec
     from repro.release import ReleaseOptions, release
 
     double = LocalSigstore()
@@ -275,7 +276,7 @@ def test_keyless_release_through_the_sigstore_test_double(images: BaseImages, tm
     config = Config(registries={images.host: RegistryConfig(insecure=True)}, timeout=10.0)
 
     report = release(
-        ReleaseOptions(context=app, image=target, sign="keyless", push=target, workdir=tmp_path),
+        ReleaseOptions(BuildSpec(app), image=target, sign="keyless", push=target, workdir=tmp_path),
         config=config,
         signer=signer,
         trust=trust,

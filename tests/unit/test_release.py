@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import io
 import json
-import stat
 from pathlib import Path
 
 import pytest
 
 from repro import errors
+from repro.attest.keys import local_key
+from repro.build import BuildSpec
 from repro.cli import main
 from repro.config import Config
 from repro.errors import (
@@ -21,11 +22,11 @@ from repro.errors import (
     EXIT_RELEASE_SBOM,
     EXIT_RELEASE_SIGN,
     EXIT_RELEASE_VERIFY,
-    AttestationError,
     CheckFailedError,
     ReleaseError,
     UsageError,
 )
+from repro.images.location import LayoutLocation, RegistryLocation
 from repro.release import (
     ConsoleProgress,
     ReleaseOptions,
@@ -34,11 +35,10 @@ from repro.release import (
     StageRecord,
     append_step_summary,
     destination_for,
-    local_key,
     release,
     write_json_report,
 )
-from repro.release.pipeline import git_source, image_name, public_key_path, sbom_counts
+from repro.release.pipeline import git_source, image_name, sbom_counts
 from repro.sbom.diff import diff_sboms
 
 DIGEST = "sha256:" + "a" * 64
@@ -88,8 +88,8 @@ def test_release_exit_codes_are_distinct_and_in_their_own_range() -> None:
 
 def test_without_push_the_release_goes_to_dist_with_a_report(tmp_path: Path) -> None:
     destination = destination_for(None, image_name("registry.example/team/app:1.0"), tmp_path)
-    assert destination.kind == "layout"
-    assert destination.directory == tmp_path / "dist"
+    assert isinstance(destination.location, LayoutLocation)
+    assert destination.location.directory == tmp_path / "dist"
     assert destination.tag == "1.0"
     assert destination.text == f"oci:{tmp_path / 'dist'}:1.0"
     assert destination.report_path == tmp_path / "dist" / "release.json"
@@ -99,54 +99,26 @@ def test_a_layout_destination_keeps_its_tag_or_takes_the_image_tag() -> None:
     image = image_name("app:2.0")
     assert destination_for("oci:out:rc1", image).tag == "rc1"
     other = destination_for("oci:out", image)
-    assert (other.directory, other.tag, other.report_path) == (Path("out"), "2.0", None)
+    assert isinstance(other.location, LayoutLocation)
+    assert (other.location.directory, other.tag, other.report_path) == (Path("out"), "2.0", None)
 
 
 def test_a_registry_destination_is_pushed_by_tag() -> None:
     image = image_name("registry.example/app:1.0")
     destination = destination_for("registry.example/other/app", image)
-    assert destination.kind == "registry"
+    assert isinstance(destination.location, RegistryLocation)
     assert destination.tag == "1.0"
     assert destination.text == "registry.example/other/app:1.0"
     assert destination.report_path is None
     with pytest.raises(UsageError, match="pushed by tag"):
         destination_for(f"registry.example/app@{DIGEST}", image)
+    with pytest.raises(UsageError, match="not supported yet"):
+        destination_for("oci-archive:app.tar", image)
 
 
 def test_the_image_name_may_not_carry_a_digest() -> None:
     with pytest.raises(UsageError, match="NAME:TAG"):
         image_name(f"app:1.0@{DIGEST}")
-
-
-def test_public_key_path_follows_keygen() -> None:
-    assert public_key_path(Path("keys/signing.key")) == Path("keys/signing.pub")
-    assert public_key_path(Path("keys/signing")) == Path("keys/signing.pub")
-
-
-# -- the local key ---------------------------------------------------------------------------
-
-
-def test_local_key_is_made_once_with_a_generated_passphrase(tmp_path: Path) -> None:
-    made = local_key(tmp_path, env={})
-    assert made.created
-    assert made.private_key == tmp_path / ".repro" / "release.key"
-    assert made.password_file is not None
-    assert stat.S_IMODE(made.password_file.stat().st_mode) == 0o600
-    assert stat.S_IMODE(made.private_key.stat().st_mode) == 0o600
-    assert b"ENCRYPTED PRIVATE KEY" in made.private_key.read_bytes()
-    assert (tmp_path / ".repro" / ".gitignore").read_text().endswith("*\n")
-    again = local_key(tmp_path, env={})
-    assert not again.created
-    assert again.password == made.password
-
-
-def test_local_key_uses_the_passphrase_variable_and_writes_no_password_file(tmp_path: Path) -> None:
-    made = local_key(tmp_path, env={"REPRO_KEY_PASSWORD": "pass phrase"})
-    assert made.password == b"pass phrase"
-    assert made.password_file is None
-    assert not (tmp_path / ".repro" / "release.password").exists()
-    with pytest.raises(AttestationError, match="no passphrase"):
-        local_key(tmp_path, env={})
 
 
 # -- the pipeline, up to where it needs an engine ------------------------------------------------
@@ -157,7 +129,7 @@ def test_an_unpinned_base_stops_the_release_at_the_pin_stage(tmp_path: Path) -> 
     context.mkdir()
     (context / "Dockerfile").write_text("FROM debian:bookworm\nUSER 1000\n")
     events: list[StageEvent] = []
-    options = ReleaseOptions(context=context, image="app:1.0", workdir=tmp_path)
+    options = ReleaseOptions(BuildSpec(context), image="app:1.0", workdir=tmp_path)
     with pytest.raises(ReleaseError) as caught:
         release(options, config=Config(), progress=events.append, env={})
     error = caught.value
@@ -179,7 +151,7 @@ def test_a_wrong_key_passphrase_fails_at_the_sign_stage_before_anything_runs(tmp
     (context / "Dockerfile").write_text("FROM scratch\n")
     local_key(tmp_path, env={"REPRO_KEY_PASSWORD": "right"})
     options = ReleaseOptions(
-        context=context, image="app:1.0", key=tmp_path / ".repro" / "release.key", workdir=tmp_path
+        BuildSpec(context), image="app:1.0", key=tmp_path / ".repro" / "release.key", workdir=tmp_path
     )
     with pytest.raises(ReleaseError) as caught:
         release(options, config=Config(), env={"REPRO_KEY_PASSWORD": "wrong"})
@@ -194,11 +166,11 @@ def test_options_that_cannot_work_are_usage_errors(tmp_path: Path) -> None:
     (tmp_path / "Dockerfile").write_text("FROM scratch\n")
     with pytest.raises(UsageError, match="keyless"):
         release(
-            ReleaseOptions(context=tmp_path, image="app:1", sign="keyless", key=tmp_path / "k.key"),
+            ReleaseOptions(BuildSpec(tmp_path), image="app:1", sign="keyless", key=tmp_path / "k.key"),
             config=Config(),
         )
     with pytest.raises(UsageError, match="not a directory"):
-        release(ReleaseOptions(context=tmp_path / "missing", image="app:1"), config=Config())
+        release(ReleaseOptions(BuildSpec(tmp_path / "missing"), image="app:1"), config=Config())
 
 
 def test_cli_exit_code_names_the_stage_and_the_report_is_printed(

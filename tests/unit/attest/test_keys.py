@@ -96,3 +96,62 @@ def test_password_from_environment_or_prompt() -> None:
         keys.read_password(confirm=True, env={}, prompt=lambda _: next(answers), interactive=True)
     with pytest.raises(AttestationError, match="REPRO_KEY_PASSWORD"):
         keys.read_password(env={}, interactive=False)
+
+
+# -- the key a release signs with -------------------------------------------------------------
+
+
+def test_public_key_path_follows_keygen() -> None:
+    assert keys.public_key_path(Path("keys/signing.key")) == Path("keys/signing.pub")
+    assert keys.public_key_path(Path("keys/signing")) == Path("keys/signing.pub")
+
+
+# -- the local key ---------------------------------------------------------------------------
+
+
+def test_local_key_is_made_once_with_a_generated_passphrase(tmp_path: Path) -> None:
+    made = keys.local_key(tmp_path, env={})
+    assert made.created
+    assert made.private_key == tmp_path / ".repro" / "release.key"
+    assert made.password_file is not None
+    assert stat.S_IMODE(made.password_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(made.private_key.stat().st_mode) == 0o600
+    assert b"ENCRYPTED PRIVATE KEY" in made.private_key.read_bytes()
+    assert (tmp_path / ".repro" / ".gitignore").read_text().endswith("*\n")
+    again = keys.local_key(tmp_path, env={})
+    assert not again.created
+    assert again.password == made.password
+
+
+def test_local_key_uses_the_passphrase_variable_and_writes_no_password_file(tmp_path: Path) -> None:
+    made = keys.local_key(tmp_path, env={"REPRO_KEY_PASSWORD": "pass phrase"})
+    assert made.password == b"pass phrase"
+    assert made.password_file is None
+    assert not (tmp_path / ".repro" / "release.password").exists()
+    with pytest.raises(AttestationError, match="no passphrase"):
+        keys.local_key(tmp_path, env={})
+
+
+def test_signing_key_without_a_key_makes_the_local_one_and_says_so(tmp_path: Path) -> None:
+    made = keys.signing_key(None, workdir=tmp_path, env={})
+    assert "created a local signing key" in made.notes[0]
+    assert keys.key_hint(made.public_key) == keys.key_hint(made.private_key.public_key())
+    again = keys.signing_key(None, workdir=tmp_path, env={})
+    assert again.notes == ()
+    assert keys.key_hint(again.public_key) == keys.key_hint(made.public_key)
+
+
+def test_signing_key_refuses_a_public_key_of_another_pair(tmp_path: Path) -> None:
+    pair = keys.write_keypair(tmp_path / "a", b"pass")
+    other = keys.write_keypair(tmp_path / "b", b"pass")
+    pair.public_key.write_bytes(other.public_key.read_bytes())
+    with pytest.raises(AttestationError, match="not the public half"):
+        keys.signing_key(pair.private_key, workdir=tmp_path, env={"REPRO_KEY_PASSWORD": "pass"})
+
+
+def test_signing_key_without_its_public_file_uses_the_private_half(tmp_path: Path) -> None:
+    pair = keys.write_keypair(tmp_path / "a", b"pass")
+    pair.public_key.unlink()
+    loaded = keys.signing_key(pair.private_key, workdir=tmp_path, env={"REPRO_KEY_PASSWORD": "pass"})
+    assert keys.key_hint(loaded.public_key) == pair.hint
+    assert "not found" in loaded.notes[0]

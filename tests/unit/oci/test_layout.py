@@ -9,7 +9,7 @@ import pytest
 from repro.digest import Digest
 from repro.errors import ImageError
 from repro.oci import media
-from repro.oci.layout import REF_NAME, ImageLayout, parse_layout_ref
+from repro.oci.layout import REF_NAME, ImageLayout
 
 
 def make_image(layout: ImageLayout, tag: str = "latest", *, history: bool = True) -> Digest:
@@ -108,16 +108,3 @@ def test_import_blob_checks_the_digest(tmp_path: Path) -> None:
     layout.import_blob(source, Digest.of(b"abc"))
     assert layout.has_blob(Digest.of(b"abc"))
     assert io.BytesIO(layout.read_blob(Digest.of(b"abc"))).read() == b"abc"
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("oci:out:v1", (Path("out"), "v1")),
-        ("oci:out", (Path("out"), None)),
-        ("out/dir", (Path("out/dir"), None)),
-        ("oci:/tmp/a/b:latest", (Path("/tmp/a/b"), "latest")),
-    ],
-)
-def test_parse_layout_ref(text: str, expected: tuple[Path, str | None]) -> None:
-    assert parse_layout_ref(text) == expected

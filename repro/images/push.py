@@ -1,25 +1,22 @@
-"""Publish an image from an OCI layout, with its referrers: to a registry or to another layout.
+"""Publish an image from an OCI layout, with its referrers, to any image store.
 
     with RegistryClient(load_config()) as client:
-        result = push_image(ImageLayout.open("out"), "latest", parse_reference("reg.example/app:1.0"),
-                            client=client, referrers=[sbom_referrer(sbom, subject, created=when)])
+        store = RegistryStore(client, parse_reference("reg.example/app:1.0"))
+        result = push_image(ImageLayout.open("out"), "latest", store, tag="1.0",
+                            referrers=[sbom_referrer(sbom, subject, created=when)])
         print(result.pinned)     # reg.example/app:1.0@sha256:…
 
-The order of writes is what makes an interrupted push harmless: blobs first, then
-manifests by digest (an index's platform manifests before the index), then referrers,
-and the tag last. A tag therefore never points at content that is not all there, and a
-push that failed half-way is simply run again (blobs already there are not sent twice).
+The store is a registry repository or another OCI layout (:mod:`repro.images.store`);
+one code path writes to both. The order of writes is what makes an interrupted push
+harmless: blobs first, then manifests by digest (an index's platform manifests before
+the index), then referrers, and the tag last. A tag therefore never points at content
+that is not all there, and a push that failed half-way is simply run again (blobs
+already there are not sent twice).
 
 Bytes are published exactly as the layout holds them: nothing is recompressed or
-re-serialised, so the digest a registry serves is the digest that was built and verified.
+re-serialised, so the digest a store serves is the digest that was built and verified.
 Layers stream from the layout's blob files in bounded chunks, hashed as they are read;
 a blob that does not match its digest is never committed.
-
-In an OCI image layout (:func:`export_layout`, ``repro push oci:SRC oci:DEST``) a
-referrer is an untagged ``index.json`` entry (the manifest's descriptor with its
-``artifactType`` and annotations), found by the ``subject`` of the manifest it points
-at: how OCI layout stores that support referrers keep them. The registry-only
-``sha256-<hex>`` fallback tag is not written into layouts, but is read from one.
 """
 
 from __future__ import annotations
@@ -28,18 +25,18 @@ import io
 import json
 import logging
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from repro.digest import Digest
 from repro.errors import Error, ImageError, UsageError
-from repro.fsutil import atomic_write
+from repro.images.store import BlobOutcome, ImageStore, LayoutStore
 from repro.oci import media
-from repro.oci.layout import REF_NAME, ImageLayout
+from repro.oci.layout import ImageLayout
 from repro.oci.models import (
     EMPTY_DESCRIPTOR,
     EMPTY_JSON,
@@ -50,9 +47,6 @@ from repro.oci.models import (
     parse_manifest,
 )
 from repro.reference import ImageRef
-
-if TYPE_CHECKING:
-    from repro.registry.client import RegistryClient
 
 logger = logging.getLogger(__name__)
 
@@ -65,9 +59,7 @@ MAX_INDEX_DEPTH = 4
 CYCLONEDX_JSON = "application/vnd.cyclonedx+json"
 CREATED = "org.opencontainers.image.created"
 TITLE = "org.opencontainers.image.title"
-#: The empty JSON object, the config of artifacts that have nothing to configure.
 
-BlobOutcome = Literal["exists", "mounted", "uploaded"]
 BlobSource = bytes | Path
 
 
@@ -105,16 +97,7 @@ class Artifact:
 
     def descriptor(self) -> Descriptor:
         """The descriptor a referrers list (or a layout's index.json) holds for this artifact."""
-        document = self.document
-        if isinstance(document, Manifest):
-            return document.descriptor()
-        return Descriptor(
-            media_type=document.media_type,
-            digest=document.digest,
-            size=document.size,
-            annotations=document.annotations,
-            artifact_type=document.artifact_type,
-        )
+        return self.document.descriptor()
 
 
 @dataclass(frozen=True)
@@ -144,9 +127,9 @@ Progress = Callable[[PushEvent], None]
 
 @dataclass(frozen=True)
 class PushResult:
-    """What :func:`push_image` or :func:`export_layout` published."""
+    """What :func:`push_image` published."""
 
-    target: str  # "host/path" or "oci:DIR"
+    target: str  # the store's name: "host/path" or "oci:DIR"
     tag: str | None
     digest: Digest
     media_type: str
@@ -301,43 +284,53 @@ def _artifact_blobs(document: Manifest | Index) -> tuple[Descriptor, ...]:
     return (document.config, *document.layers) if isinstance(document, Manifest) else ()
 
 
-# -- registry ------------------------------------------------------------------------------
+# -- pushing ---------------------------------------------------------------------------------
+
+
+def target_tag(ref: ImageRef) -> str | None:
+    """The tag a push to ``ref`` writes: its tag, ``latest`` without one, None for ``NAME@DIGEST``."""
+    return None if ref.digest is not None and ref.tag is None else ref.effective_tag
 
 
 def push_image(
     layout: ImageLayout,
     tag_or_desc: str | Descriptor | None,
-    target: ImageRef,
+    store: ImageStore,
     *,
-    client: RegistryClient,
+    tag: str | None,
+    expect: Digest | None = None,
     referrers: Sequence[Artifact] = (),
+    include_referrers: bool = False,
     mount_from: str | None = None,
     progress: Progress | None = None,
     workers: int = PUSH_WORKERS,
 ) -> PushResult:
-    """Push the image ``tag_or_desc`` of ``layout`` (every platform of an index) to ``target``.
+    """Push the image ``tag_or_desc`` of ``layout`` (every platform of an index) to ``store``.
 
-    ``target`` is ``host/path[:tag]`` (tag default ``latest``) or ``host/path@digest``,
-    which must be the image's digest (it is then pushed by digest only, with no tag).
-    Blobs the repository has are not sent; with ``mount_from`` (another repository on
+    The image is tagged ``tag`` as the very last write; with ``tag=None`` it is stored by
+    digest only. ``expect`` (the digest of a ``NAME@DIGEST`` target) must be the image's
+    digest. Blobs the store has are not sent; with ``mount_from`` (another repository on
     the same registry) the rest are mounted from it when it has them. ``referrers``
-    (artifacts whose subject is the image or one of its manifests) are pushed before
-    the tag, so the tag appears only with its signatures and SBOM in place.
+    (artifacts whose subject is the image or one of its manifests), and with
+    ``include_referrers`` those ``layout`` holds for the image, are stored before the tag,
+    so the tag appears only with its signatures and SBOM in place.
     """
     started = time.monotonic()
     plan = plan_image(layout, _resolve(layout, tag_or_desc))
     root = plan.root
-    if target.digest is not None and target.digest != root.digest:
-        raise UsageError(f"{target.text}: the image in {layout.path} is {root.digest}, not {target.digest}")
-    tag = None if target.digest is not None and target.tag is None else target.effective_tag
-    for artifact in referrers:
+    if expect is not None and expect != root.digest:
+        raise UsageError(f"{store.name}@{expect}: the image in {layout.path} is {root.digest}, not {expect}")
+    artifacts = list(referrers)
+    for artifact in artifacts:
         _check_artifact(artifact, plan.subjects)
-    domain, path = target.domain, target.path
+    if include_referrers:
+        known = {a.digest for a in artifacts}
+        artifacts += [a for a in layout_referrers(layout, plan.subjects) if a.digest not in known]
     notify = progress or (lambda event: None)
 
     def one_blob(blob: Descriptor) -> BlobPush:
-        outcome = client.push_blob(
-            domain, path, blob.digest, layout.blob_path(blob.digest), blob.size, mount_from=mount_from
+        outcome = store.push_blob(
+            blob.digest, layout.blob_path(blob.digest), blob.size, mount_from=mount_from
         )
         notify(PushEvent("blob", blob.digest, blob.size, outcome))
         return BlobPush(blob.digest, blob.size, outcome)
@@ -345,20 +338,20 @@ def push_image(
     pushed = _run_all(one_blob, plan.blobs, workers)
     manifests: list[Digest] = []
     for document in plan.manifests:
-        if document is root and not referrers and tag is not None:
-            break  # pushed by tag below, as the very last write
-        client.push_manifest(domain, path, str(document.digest), document.data, document.media_type)
+        if document is root and not artifacts and tag is not None:
+            break  # stored by the tag below, as the very last write
+        store.push_manifest(document)
         notify(PushEvent("manifest", document.digest, document.size, "pushed"))
         manifests.append(document.digest)
-    referrer_digests = _push_artifacts(client, target, referrers, notify)
+    referrer_digests = _push_artifacts(store, artifacts, notify)
     if tag is not None:
-        client.push_manifest(domain, path, tag, root.data, root.media_type)
+        store.tag(tag, root)
         notify(PushEvent("tag", root.digest, root.size, tag))
         if root.digest not in manifests:
             manifests.append(root.digest)
-    logger.info("pushed %s to %s/%s in %.1f s", root.digest, domain, path, time.monotonic() - started)
+    logger.info("pushed %s to %s in %.1f s", root.digest, store.name, time.monotonic() - started)
     return PushResult(
-        target=f"{domain}/{path}",
+        target=store.name,
         tag=tag,
         digest=root.digest,
         media_type=root.media_type,
@@ -371,27 +364,24 @@ def push_image(
 
 
 def push_referrers(
-    target: ImageRef,
+    store: ImageStore,
     subject: Digest,
     artifacts: Sequence[Artifact],
     *,
-    client: RegistryClient,
     progress: Progress | None = None,
 ) -> tuple[Digest, ...]:
-    """Push ``artifacts`` (each with ``subject`` as its subject) to ``target``'s repository.
+    """Store ``artifacts`` (each with ``subject`` as its subject) in ``store``.
 
     Each artifact's blobs go first, then its manifest through
-    :meth:`~repro.registry.RegistryClient.push_referrer`, which keeps the referrers
+    :meth:`~repro.images.store.ImageStore.push_referrer`, which keeps the referrers
     fallback index of registries without the referrers API. Returns the manifest digests.
     """
     for artifact in artifacts:
         _check_artifact(artifact, (subject,))
-    return _push_artifacts(client, target, artifacts, progress or (lambda event: None))
+    return _push_artifacts(store, artifacts, progress or (lambda event: None))
 
 
-def _push_artifacts(
-    client: RegistryClient, target: ImageRef, artifacts: Sequence[Artifact], notify: Progress
-) -> tuple[Digest, ...]:
+def _push_artifacts(store: ImageStore, artifacts: Sequence[Artifact], notify: Progress) -> tuple[Digest, ...]:
     digests: list[Digest] = []
     for artifact in artifacts:
         document = artifact.document
@@ -400,11 +390,9 @@ def _push_artifacts(
         for blob in _artifact_blobs(document):
             source = _blob_bytes(artifact, blob)
             stream = io.BytesIO(source) if isinstance(source, bytes) else source
-            outcome = client.push_blob(target.domain, target.path, blob.digest, stream, blob.size)
+            outcome = store.push_blob(blob.digest, stream, blob.size)
             notify(PushEvent("blob", blob.digest, blob.size, outcome))
-        digest = client.push_referrer(
-            target.domain, target.path, artifact.manifest, artifact.media_type, document.subject.digest
-        )
+        digest = store.push_referrer(artifact.manifest, artifact.media_type, document.subject.digest)
         notify(PushEvent("referrer", digest, len(artifact.manifest), "pushed"))
         digests.append(digest)
     return tuple(digests)
@@ -427,33 +415,15 @@ def _run_all(
         return [future.result() for future in futures]
 
 
-# -- OCI layouts -----------------------------------------------------------------------------
-
-
 def layout_referrers(layout: ImageLayout, subjects: Collection[Digest]) -> list[Artifact]:
     """The referrers in ``layout`` whose subject is one of ``subjects``, in index order.
 
-    Found as ``index.json`` entries whose manifest has such a subject, and in indexes
-    tagged with the fallback schema (``sha256-<hex>``) that other tools write.
+    Found as :meth:`repro.images.store.LayoutStore.referrers` finds them, with their blobs
+    as files of the layout.
     """
-    found: dict[Digest, Artifact] = {}
-    fallback_tags = {f"{s.algorithm}-{s.hex}" for s in subjects}
-    candidates: list[Descriptor] = []
-    for entry in layout.index().manifests:
-        if entry.media_type not in media.MANIFEST_TYPES or not layout.has_blob(entry.digest):
-            continue
-        if entry.annotations.get(REF_NAME) in fallback_tags and entry.media_type == media.OCI_INDEX:
-            fallback = layout.manifest(entry)
-            if isinstance(fallback, Index):
-                candidates += [d for d in fallback.manifests if layout.has_blob(d.digest)]
-            continue
-        candidates.append(entry)
-    for entry in candidates:
-        if entry.digest in found or entry.digest in subjects:
-            continue
+    found: list[Artifact] = []
+    for entry in LayoutStore(layout).referrers_of(subjects):
         document = layout.manifest(entry)
-        if document.subject is None or document.subject.digest not in subjects:
-            continue
         blobs: dict[Digest, BlobSource] = {}
         for blob in _artifact_blobs(document):
             if not layout.has_blob(blob.digest):
@@ -461,90 +431,8 @@ def layout_referrers(layout: ImageLayout, subjects: Collection[Digest]) -> list[
                     f"{layout.path}: blob {blob.digest} of referrer {document.digest} is missing"
                 )
             blobs[blob.digest] = layout.blob_path(blob.digest)
-        found[document.digest] = Artifact(document.data, document.media_type, blobs)
-    return list(found.values())
-
-
-def export_layout(
-    layout: ImageLayout,
-    tag: str | Descriptor | None,
-    dest: Path,
-    *,
-    referrers: Sequence[Artifact] = (),
-    dest_tag: str | None = None,
-    include_referrers: bool = True,
-    progress: Progress | None = None,
-) -> PushResult:
-    """Write the image ``tag`` of ``layout`` and its referrers into the OCI layout ``dest``.
-
-    ``dest`` is created if needed; other images already in it stay. The image is tagged
-    ``dest_tag`` (default: ``tag``, else ``latest``) in ``dest``'s index.json. Referrers
-    are the given ``referrers`` plus (with ``include_referrers``) those ``layout`` holds
-    for the image; each becomes an untagged index.json entry (see the module docstring).
-    As with a registry the tag is the last write, and every blob copied is verified.
-    """
-    started = time.monotonic()
-    plan = plan_image(layout, _resolve(layout, tag))
-    name = dest_tag or (tag if isinstance(tag, str) else None) or "latest"
-    artifacts = list(referrers)
-    for artifact in artifacts:
-        _check_artifact(artifact, plan.subjects)
-    if include_referrers:
-        known = {a.digest for a in artifacts}
-        artifacts += [a for a in layout_referrers(layout, plan.subjects) if a.digest not in known]
-    notify = progress or (lambda event: None)
-    out = ImageLayout.create(dest)
-
-    copied: list[BlobPush] = []
-    for blob in plan.blobs:
-        outcome: BlobOutcome = "exists" if out.has_blob(blob.digest) else "uploaded"
-        if outcome == "uploaded":
-            out.import_blob(layout.blob_path(blob.digest), blob.digest)
-        notify(PushEvent("blob", blob.digest, blob.size, outcome))
-        copied.append(BlobPush(blob.digest, blob.size, outcome))
-    for document in plan.manifests:
-        out.write_blob(document.data, document.media_type)
-        notify(PushEvent("manifest", document.digest, document.size, "pushed"))
-
-    entries: list[Descriptor] = []
-    for artifact in artifacts:
-        document = artifact.document
-        for blob in _artifact_blobs(document):
-            source = _blob_bytes(artifact, blob)
-            if isinstance(source, bytes):
-                out.write_blob(source, blob.media_type)
-            else:
-                out.import_blob(source, blob.digest)
-        out.write_blob(artifact.manifest, artifact.media_type)
-        entries.append(artifact.descriptor())
-        notify(PushEvent("referrer", document.digest, len(artifact.manifest), "pushed"))
-    _add_index_entries(out, entries)
-    root = plan.root
-    out.set_tag(name, Descriptor(media_type=root.media_type, digest=root.digest, size=root.size))
-    notify(PushEvent("tag", root.digest, root.size, name))
-    return PushResult(
-        target=f"oci:{dest}",
-        tag=name,
-        digest=root.digest,
-        media_type=root.media_type,
-        size=root.size,
-        blobs=tuple(copied),
-        manifests=tuple(m.digest for m in plan.manifests),
-        referrers=tuple(e.digest for e in entries),
-        seconds=time.monotonic() - started,
-    )
-
-
-def _add_index_entries(layout: ImageLayout, entries: Iterable[Descriptor]) -> None:
-    """Append untagged ``entries`` to index.json (atomically), skipping digests it lists."""
-    index = layout.index()
-    listed = {d.digest for d in index.manifests}
-    new = [e for e in entries if e.digest not in listed]
-    if not new:
-        return
-    document = json.loads(index.data)
-    document["manifests"] = [*document.get("manifests", []), *(e.to_json() for e in new)]
-    atomic_write(layout.path / "index.json", (json.dumps(document, indent=2, sort_keys=True) + "\n").encode())
+        found.append(Artifact(document.data, document.media_type, blobs))
+    return found
 
 
 # -- artifacts -----------------------------------------------------------------------------

@@ -1,8 +1,9 @@
-"""The offline parts of repro.push: planning, artifacts, and copying into OCI layouts."""
+"""The offline parts of repro.images.push: planning, artifacts, and pushing into OCI layouts."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -11,22 +12,23 @@ import pytest
 from repro.cli import main
 from repro.digest import Digest
 from repro.errors import ImageError, UsageError
-from repro.oci import media
-from repro.oci.layout import REF_NAME, ImageLayout
-from repro.oci.models import EMPTY_DESCRIPTOR, Descriptor, Index, Manifest
-from repro.platform import Platform
-from repro.push import (
+from repro.images.push import (
     CREATED,
     CYCLONEDX_JSON,
     TITLE,
     Artifact,
     BlobPush,
     PushResult,
-    export_layout,
     layout_referrers,
     plan_image,
+    push_image,
     sbom_referrer,
 )
+from repro.images.store import LayoutStore
+from repro.oci import media
+from repro.oci.layout import REF_NAME, ImageLayout
+from repro.oci.models import EMPTY_DESCRIPTOR, Descriptor, Index, Manifest
+from repro.platform import Platform
 
 WHEN = datetime(2024, 1, 1, tzinfo=UTC)
 SBOM = b'{"bomFormat":"CycloneDX","specVersion":"1.6","version":1}'
@@ -84,6 +86,27 @@ def make_index(layout: ImageLayout, tag: str = "multi") -> tuple[Descriptor, lis
     descriptor = layout.write_blob(json.dumps(index).encode(), media.OCI_INDEX)
     layout.set_tag(tag, descriptor)
     return descriptor, children
+
+
+def export_layout(
+    layout: ImageLayout,
+    tag: str | Descriptor | None,
+    dest: Path,
+    *,
+    referrers: Sequence[Artifact] = (),
+    dest_tag: str | None = None,
+    include_referrers: bool = True,
+) -> PushResult:
+    """Push into the OCI layout ``dest``, tagged ``dest_tag`` (else ``tag``, else latest)."""
+    name = dest_tag or (tag if isinstance(tag, str) else None) or "latest"
+    return push_image(
+        layout,
+        tag,
+        LayoutStore.create(dest),
+        tag=name,
+        referrers=referrers,
+        include_referrers=include_referrers,
+    )
 
 
 @pytest.fixture
