@@ -24,14 +24,13 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 import zlib
-from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.stats import interleaved, ratio  # noqa: E402
 from devtools.testbed.images import SOURCE_DATE_EPOCH, debian_base  # noqa: E402
 from repro.digest import Digest  # noqa: E402
 from repro.layers.normalize import normalize_layout  # noqa: E402
@@ -39,15 +38,6 @@ from repro.oci import media  # noqa: E402
 from repro.oci.layout import ImageLayout  # noqa: E402
 
 CHUNK = 1 << 20
-
-
-def best_of(repeat: int, action: Callable[[], object]) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def gzip_cli(paths: list[Path]) -> None:
@@ -113,7 +103,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--parts", type=int, default=4, help="layers in the several-layer image")
-    parser.add_argument("--repeat", type=int, default=2, help="runs per figure; the best is reported")
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds; min/median/max reported")
     args = parser.parse_args()
     cores = os.cpu_count() or 1
     rootfs = debian_base().rootfs
@@ -133,26 +123,36 @@ def main() -> None:
             normalize_layout(layout, dest, tag="bench", source_date_epoch=SOURCE_DATE_EPOCH, workers=workers)
             shutil.rmtree(dest)
 
-        gzip_single = best_of(args.repeat, lambda: gzip_cli([rootfs]))
-        zlib_single = best_of(args.repeat, lambda: zlib_only(rootfs))
-        repro_single = best_of(args.repeat, lambda: normalize(single, 1))
-        gzip_multi = best_of(args.repeat, lambda: gzip_cli(parts))
-        repro_multi_1 = best_of(args.repeat, lambda: normalize(multi, 1))
-        repro_multi_n = best_of(args.repeat, lambda: normalize(multi, cores))
+        single_times = interleaved(
+            args.repeat,
+            {
+                "gzip": lambda: gzip_cli([rootfs]),
+                "zlib": lambda: zlib_only(rootfs),
+                "repro": lambda: normalize(single, 1),
+            },
+        )
+        multi_times = interleaved(
+            args.repeat,
+            {
+                "gzip": lambda: gzip_cli(parts),
+                "repro1": lambda: normalize(multi, 1),
+                "repron": lambda: normalize(multi, cores),
+            },
+        )
 
-    print(f"single layer, {size_mb:.0f} MB uncompressed tar (best of {args.repeat}):")
-    print(f"  gzip -n -6                    {gzip_single:6.2f} s")
-    print(f"  python zlib level 6 only      {zlib_single:6.2f} s")
-    print(f"  repro normalize (1 worker)    {repro_single:6.2f} s")
-    print(f"  repro / gzip                  {repro_single / gzip_single:6.2f}x   (goal <= 1.25)")
+    print(f"single layer, {size_mb:.0f} MB uncompressed tar ({args.repeat} interleaved rounds):")
+    print(f"  gzip -n -6                    {single_times['gzip']}")
+    print(f"  python zlib level 6 only      {single_times['zlib']}")
+    print(f"  repro normalize (1 worker)    {single_times['repro']}")
+    print(
+        f"  repro / gzip                  {ratio(single_times['repro'], single_times['gzip'])}   (goal <= 1.25)"
+    )
     print(f"{args.parts} layers, same files, {cores} cores:")
-    print(f"  gzip -n -6, one after another {gzip_multi:6.2f} s")
-    print(
-        f"  repro normalize, 1 worker     {repro_multi_1:6.2f} s   ({repro_multi_1 / gzip_multi:.2f}x gzip)"
-    )
-    print(
-        f"  repro normalize, {cores} workers    {repro_multi_n:6.2f} s   ({repro_multi_n / gzip_multi:.2f}x gzip)"
-    )
+    print(f"  gzip -n -6, one after another {multi_times['gzip']}")
+    print(f"  repro normalize, 1 worker     {multi_times['repro1']}")
+    print(f"    / gzip                      {ratio(multi_times['repro1'], multi_times['gzip'])}")
+    print(f"  repro normalize, {cores} workers    {multi_times['repron']}")
+    print(f"    / gzip                      {ratio(multi_times['repron'], multi_times['gzip'])}")
 
 
 if __name__ == "__main__":
