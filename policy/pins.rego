@@ -35,8 +35,16 @@ rules := {
 	},
 	"REPRO-PIN-005": {
 		"title": "Image cannot be known from the Dockerfile",
-		"severity": "warning",
+		# An error, as for pin --check and build: nothing shows the image is pinned.
+		"severity": "error",
 		"fix": "give the ARG a default (ARG BASE=debian:bookworm) so the image can be checked and pinned",
+		"hadolint": null,
+		"stage": "lint",
+	},
+	"REPRO-PIN-007": {
+		"title": "Image reference is not valid",
+		"severity": "error",
+		"fix": "write the image as [HOST[:PORT]/]NAME[:TAG][@sha256:DIGEST], lower case",
 		"hadolint": null,
 		"stage": "lint",
 	},
@@ -96,7 +104,14 @@ registry_allowed(pin, allowed) if {
 findings contains f if {
 	some pin in input.pins
 	not pin.resolvable
+	not pin.invalid
 	f := lib.finding(rules, "REPRO-PIN-005", sprintf("%v cannot be checked: %v", [pin.text, pin.reason]), pin)
+}
+
+findings contains f if {
+	some pin in input.pins
+	pin.invalid
+	f := lib.finding(rules, "REPRO-PIN-007", sprintf("%v is not a valid image reference: %v", [pin.text, pin.reason]), pin)
 }
 
 findings contains f if {

@@ -55,6 +55,14 @@ test_pin_005_unresolvable_is_reported := {
 	"expect_not": ["REPRO-PIN-001"],
 }
 
+test_pin_007_invalid_reference_is_an_error := {
+	"input": {"pins": [testlib.pin({"resolvable": false, "invalid": true, "image": "Debian:x", "text": "Debian:x", "reason": "must be lower case"})]},
+	"expect": ["REPRO-PIN-007"],
+	"expect_not": ["REPRO-PIN-005", "REPRO-PIN-001"],
+}
+
+test_pin_007_valid_reference_passes := {"input": {"pins": [testlib.pin({})]}, "expect_not": ["REPRO-PIN-007"]}
+
 test_pin_005_resolvable_passes := {"input": {"pins": [testlib.pin({})]}, "expect_not": ["REPRO-PIN-005"]}
 
 test_pin_006_moved_tag_is_reported := {

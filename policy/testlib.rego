@@ -8,7 +8,7 @@ ids(findings) := {f.id | some f in findings}
 pin(over) := object.union(
 	{
 		"kind": "from", "text": "debian:bookworm", "image": "debian:bookworm", "stage": 0,
-		"file": "Dockerfile", "line": 1, "location": "Dockerfile:1", "resolvable": true, "reason": null,
+		"file": "Dockerfile", "line": 1, "location": "Dockerfile:1", "resolvable": true, "invalid": false, "reason": null,
 		"registry": "docker.io", "repository": "library/debian", "tag": "bookworm", "digest": null,
 		"pinned": false, "current": null, "multi_platform": null,
 	},

@@ -25,6 +25,8 @@ EXIT_DOCKERFILE = 4
 EXIT_BUILD = 5
 EXIT_NOT_REPRODUCIBLE = 6
 EXIT_IMAGE = 7
+EXIT_PARTIAL = 8
+EXIT_NOTHING_CHECKED = 9
 EXIT_CHANGED = 10
 EXIT_USAGE = 64
 EXIT_CONFIG = 78
@@ -183,6 +185,24 @@ class CheckFailedError(Error):
     """A check ran and found problems (unpinned refs, policy denials)."""
 
     exit_code = EXIT_CHECK_FAILED
+
+
+class PartialError(Error):
+    """Some files or references were handled and others not (``pin``, ``refresh``, ``pin --check``).
+
+    Each one left undone is reported as ``file:line: reason``; ``--fail-fast`` stops at the
+    first instead and writes nothing.
+    """
+
+    exit_code = EXIT_PARTIAL
+    default_hint = "fix what is reported and run again; --fail-fast makes it all or nothing"
+
+
+class NothingCheckedError(Error):
+    """A gate found nothing to check (no Dockerfile under the paths given)."""
+
+    exit_code = EXIT_NOTHING_CHECKED
+    default_hint = "name the Dockerfiles to check, or pass --allow-empty if nothing is expected"
 
 
 class BuildError(Error):

@@ -24,6 +24,10 @@ rather than TOML because the standard library both reads and writes it (``tomlli
 reads), and because CI scripts can query it with ``jq`` as it is. ``resolved_at`` is when
 the digest was first seen for the tag: re-resolving to the same digest keeps the old time,
 so running ``repro pin`` twice leaves the file unchanged.
+
+An entry written while its registry could not be reached (an already pinned reference
+needs no registry) carries ``"verified": false`` and no media type or platforms; the next
+run that reaches the registry fills it in.
 """
 
 from __future__ import annotations
@@ -80,6 +84,8 @@ class LockEntry:
     platforms: Mapping[str, Digest] = field(default_factory=dict)
     #: The files (relative to the lock file, ``/``-separated) that use the image.
     files: tuple[str, ...] = ()
+    #: False when the registry could not be asked: the digest is as the file says it.
+    verified: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "platforms", MappingProxyType(dict(sorted(self.platforms.items()))))
@@ -98,7 +104,7 @@ class LockEntry:
         return None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        obj: dict[str, Any] = {
             "digest": str(self.digest),
             "files": list(self.files),
             "media_type": self.media_type,
@@ -106,6 +112,9 @@ class LockEntry:
             "resolved_at": self.resolved_at,
             "tag": self.tag,
         }
+        if not self.verified:
+            obj["verified"] = False
+        return obj
 
     @classmethod
     def from_json(cls, key: str, obj: object, where: str) -> LockEntry:
@@ -131,6 +140,9 @@ class LockEntry:
             raise LockfileError(f"{here}.tag: expected a string or null")
         if media_type is not None and not isinstance(media_type, str):
             raise LockfileError(f"{here}.media_type: expected a string or null")
+        verified = obj.get("verified", True)
+        if not isinstance(verified, bool):
+            raise LockfileError(f"{here}.verified: expected true or false")
         name = key.partition("@")[0] if "@" in key else key.rpartition(":")[0] if tag is not None else key
         entry = cls(
             name=name,
@@ -140,6 +152,7 @@ class LockEntry:
             media_type=media_type,
             platforms=platforms,
             files=tuple(files),
+            verified=verified,
         )
         if entry.key != key:
             raise LockfileError(f"{here}: the key does not match the entry's name, tag and digest")
@@ -214,6 +227,8 @@ def read_lock(path: Path) -> Lockfile | None:
         return None
     except OSError as exc:
         raise LockfileError(f"{path}: cannot read: {exc.strerror}") from exc
+    if not data:
+        return None  # created to be locked by a run that died before writing it
     return Lockfile.loads(data, where=str(path))
 
 

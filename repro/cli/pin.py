@@ -50,7 +50,7 @@ def _cmd_pin(args: argparse.Namespace) -> int:
     if fmt == "github":
         raise UsageError("--format github only goes with --check")
     from repro.pin import Action, pin_paths
-    from repro.pin.render import pin_diff, pin_human
+    from repro.pin.render import failures_human, pin_diff, pin_human
     from repro.registry.client import RegistryClient
 
     given = _pin_inputs(args)
@@ -64,6 +64,7 @@ def _cmd_pin(args: argparse.Namespace) -> int:
             lockfile=given.lockfile,
             write_lock=given.write_lock,
             build_args=given.build_args,
+            fail_fast=args.fail_fast,
         )
     if fmt == "json":
         _print_json(report.to_json())
@@ -71,15 +72,18 @@ def _cmd_pin(args: argparse.Namespace) -> int:
         sys.stdout.write(pin_diff(report))
     else:
         sys.stdout.write(pin_human(report))
+    if fmt != "json":
+        sys.stderr.write(failures_human(report.failures))
     counts = {action: sum(r.action is action for r in report.results) for action in Action}
     verb = "would change" if args.dry_run else "changed"
+    undone = f"; {len(report.failures)} left undone" if report.failures else ""
     print(
         f"repro pin: {counts[Action.PINNED]} pinned, {counts[Action.UPDATED]} updated, "
         f"{counts[Action.UNCHANGED]} unchanged, {counts[Action.SKIPPED]} skipped; "
-        f"{verb} {len(report.changes)} file(s)",
+        f"{verb} {len(report.changes)} file(s){undone}",
         file=sys.stderr,
     )
-    return EXIT_OK
+    return report.exit_code
 
 
 def _cmd_pin_check(args: argparse.Namespace) -> int:
@@ -103,6 +107,8 @@ def _cmd_pin_check(args: argparse.Namespace) -> int:
             platforms=given.platforms,
             lockfile=given.lockfile,
             build_args=given.build_args,
+            allow_empty=args.allow_empty,
+            fail_fast=args.fail_fast,
         )
     if fmt == "json":
         _print_json(report.to_json())
@@ -114,6 +120,10 @@ def _cmd_pin_check(args: argparse.Namespace) -> int:
     verdict = (
         f"{problems} problem(s)" if problems else "all pinned" + (" and current" if report.fresh else "")
     )
+    if report.empty:
+        verdict = "nothing was checked" + (
+            " (--allow-empty)" if args.allow_empty else "; pass --allow-empty if that is expected"
+        )
     print(
         f"repro pin --check: {report.checked} image reference(s) in {report.files} file(s): {verdict}",
         file=sys.stderr,
@@ -124,7 +134,7 @@ def _cmd_pin_check(args: argparse.Namespace) -> int:
 def _cmd_refresh(args: argparse.Namespace) -> int:
     fmt = _output_format(args, "markdown")
     from repro.pin import refresh_paths
-    from repro.pin.render import refresh_human, refresh_markdown
+    from repro.pin.render import failures_human, refresh_human, refresh_markdown
     from repro.registry.client import RegistryClient
 
     given = _pin_inputs(args)
@@ -137,6 +147,7 @@ def _cmd_refresh(args: argparse.Namespace) -> int:
             lockfile=given.lockfile,
             write_lock=given.write_lock,
             build_args=given.build_args,
+            fail_fast=args.fail_fast,
         )
     if fmt == "json":
         _print_json(report.to_json())
@@ -146,6 +157,10 @@ def _cmd_refresh(args: argparse.Namespace) -> int:
         sys.stdout.write(refresh_markdown(report))
     if args.dry_run and fmt != "json":
         sys.stderr.write("".join(change.unified_diff() for change in report.file_changes))
+    if fmt != "json":
+        sys.stderr.write(failures_human(report.failures))
+    if report.exit_code != EXIT_OK:
+        return report.exit_code
     if report.changed and args.exit_code:
         return EXIT_CHANGED
     return EXIT_OK
@@ -169,6 +184,11 @@ def _add_path_options(command: argparse.ArgumentParser) -> None:
         "--build-arg", action="append", metavar="NAME=VALUE", help="value of a global ARG, as for the build"
     )
     command.add_argument("--json", action="store_true", help="print JSON on stdout (same as --format json)")
+    command.add_argument(
+        "--fail-fast",
+        action="store_true",
+        help="stop at the first file or reference that cannot be handled, writing nothing",
+    )
 
 
 def _add_pin_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
@@ -178,7 +198,9 @@ def _add_pin_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
         description="Rewrite every external image of the Dockerfiles under PATH to name:tag@sha256:DIGEST "
         "(only those bytes change), and record what each resolved to in repro.lock. "
         "With --check, change nothing and exit 1 if an image is not pinned; with --check --fresh, "
-        "also exit 2 if a pinned tag has moved and 3 if the registry could not be asked.",
+        "also exit 2 if a pinned tag has moved and 3 if the registry could not be asked. "
+        "Every file is handled on its own: what cannot be is listed as FILE:LINE: reason, "
+        "the rest is still done, and the exit code is 8.",
     )
     _add_path_options(pin)
     pin.add_argument(
@@ -186,6 +208,9 @@ def _add_pin_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
     )
     pin.add_argument(
         "--fresh", action="store_true", help="with --check: also check that no pinned tag has moved"
+    )
+    pin.add_argument(
+        "--allow-empty", action="store_true", help="with --check: pass when no Dockerfile is found"
     )
     pin.add_argument("--update", action="store_true", help="re-resolve already pinned tags too")
     pin.add_argument("--dry-run", action="store_true", help="write nothing; print a unified diff")

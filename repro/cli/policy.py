@@ -54,6 +54,7 @@ def _cmd_policy_check(args: argparse.Namespace) -> int:
             stage=args.stage or "lint",
             build_args=_build_args(args),
             config_file=source,
+            allow_empty=args.allow_empty,
         )
     sys.stdout.write(render(report, fmt))
     print(f"repro policy check: {report.summary()}", file=sys.stderr)
@@ -122,6 +123,9 @@ def _add_policy_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
     check.add_argument("--input", type=Path, metavar="FILE", help="evaluate this JSON input document instead")
     check.add_argument(
         "--build-arg", action="append", metavar="NAME=VALUE", help="value of a global ARG, as for the build"
+    )
+    check.add_argument(
+        "--allow-empty", action="store_true", help="pass when no Dockerfile is found under PATH"
     )
     check.set_defaults(handler=_cmd_policy_check)
     test = actions.add_parser(

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from repro.dockerfile.files import MAX_DOCKERFILE_BYTES, read_dockerfile
 from repro.dockerfile.parser import (
     Argument,
     Directive,
@@ -30,6 +31,7 @@ from repro.dockerfile.stages import (
 )
 
 __all__ = [
+    "MAX_DOCKERFILE_BYTES",
     "Argument",
     "Directive",
     "Dockerfile",
@@ -46,4 +48,5 @@ __all__ = [
     "TokenKind",
     "build_stage_graph",
     "parse",
+    "read_dockerfile",
 ]

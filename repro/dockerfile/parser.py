@@ -781,6 +781,8 @@ def _json_strings(logical: str, lo: int, hi: int) -> list[tuple[str, int, int]] 
         value = json.loads(text, parse_constant=reject_constant)
     except ValueError:
         return None
+    except RecursionError:
+        return _NOT_STRINGS  # arrays nested a thousand deep: certainly not all strings
     if not isinstance(value, list):
         return None
     if not all(isinstance(item, str) for item in value):
@@ -961,4 +963,7 @@ def parse(data: bytes, *, filename: str = "Dockerfile") -> Dockerfile:
     """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise TypeError("parse() takes the Dockerfile's bytes")
-    return _Parser(bytes(data), filename).run()
+    from repro.dockerfile.files import collector_paused
+
+    with collector_paused():
+        return _Parser(bytes(data), filename).run()

@@ -104,6 +104,9 @@ class _Words:
 
 _EOF = ""
 
+#: How deeply ``${a:-${b:-...}}`` may nest; real files use two or three levels.
+MAX_NESTING = 64
+
 
 class _Scan:
     """One pass over one word, with the lexer's options and the variables it touched."""
@@ -118,6 +121,7 @@ class _Scan:
         self.matched: set[str] = set()
         self.unmatched: set[str] = set()
         self.unset_plain: set[str] = set()
+        self.depth = 0
 
     def peek(self) -> str:
         return self.text[self.pos] if self.pos < len(self.text) else _EOF
@@ -139,12 +143,18 @@ class _Scan:
         return "", False
 
     def stop_on(self, stop: str, raw_escapes: bool) -> tuple[str, list[str]]:
+        # Each nested ${...} recurses once; a bound keeps hostile nesting a syntax error
+        # rather than a RecursionError.
+        if self.depth >= MAX_NESTING:
+            raise ShellSyntaxError(f"substitutions nested deeper than {MAX_NESTING} levels")
         saved = self.raw_escapes
         self.raw_escapes = raw_escapes
+        self.depth += 1
         try:
             return self._stop_on(stop)
         finally:
             self.raw_escapes = saved
+            self.depth -= 1
 
     def _stop_on(self, stop: str) -> tuple[str, list[str]]:
         result: list[str] = []

@@ -540,4 +540,7 @@ def build_stage_graph(df: Dockerfile, build_args: Mapping[str, str] | None = Non
     variable in ``--from``, a ``--from`` naming the current or a later stage, or a
     malformed ``${...}``.
     """
-    return _Builder(df, build_args or {}).build()
+    from repro.dockerfile.files import collector_paused
+
+    with collector_paused():
+        return _Builder(df, build_args or {}).build()

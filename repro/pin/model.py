@@ -14,13 +14,22 @@ from pathlib import Path
 from typing import Any
 
 from repro.digest import Digest
-from repro.errors import EXIT_CHECK_FAILED, EXIT_OK, EXIT_REGISTRY, EXIT_TAG_MOVED
+from repro.errors import (
+    EXIT_CHECK_FAILED,
+    EXIT_NOTHING_CHECKED,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_REGISTRY,
+    EXIT_TAG_MOVED,
+)
 from repro.platform import Platform
 
 __all__ = [
     "Action",
     "CheckReport",
     "FileChange",
+    "FileOutcome",
+    "FileStatus",
     "Finding",
     "FindingKind",
     "PinReport",
@@ -90,14 +99,17 @@ class FindingKind(enum.StrEnum):
 
     UNPINNED = "unpinned"  # exit 1
     PLATFORM = "platform"  # exit 1: a required platform is missing, or a single-platform pin
+    INVALID = "invalid"  # exit 1: not a valid image reference
     MOVED = "moved"  # exit 2 (--fresh)
     REGISTRY = "registry"  # exit 3 (--fresh): could not check
-    NOTE = "note"  # never changes the exit code: skipped references, lock out of step
+    FAILED = "failed"  # a file or reference left undone (unreadable, malformed, unresolved)
+    NOTE = "note"  # never changes the exit code: non-Dockerfiles passed over, lock out of step
 
 
 _EXIT_BY_KIND = {
     FindingKind.UNPINNED: EXIT_CHECK_FAILED,
     FindingKind.PLATFORM: EXIT_CHECK_FAILED,
+    FindingKind.INVALID: EXIT_CHECK_FAILED,
     FindingKind.MOVED: EXIT_TAG_MOVED,
     FindingKind.REGISTRY: EXIT_REGISTRY,
 }
@@ -112,6 +124,9 @@ class Finding:
     message: str
     #: The image text as written.
     text: str = ""
+    #: For a ``FAILED`` finding: the exit code its cause alone would give (3 for a
+    #: registry error, 4 for a malformed Dockerfile).
+    cause_exit_code: int | None = None
 
     @property
     def is_error(self) -> bool:
@@ -119,6 +134,48 @@ class Finding:
 
     def to_json(self) -> dict[str, Any]:
         return {**self.site.to_json(), "kind": str(self.kind), "message": self.message, "text": self.text}
+
+
+class FileStatus(enum.StrEnum):
+    """What became of one file."""
+
+    PINNED = "pinned"  # written (pin: references pinned or updated; refresh: digests moved)
+    UNCHANGED = "unchanged"  # nothing to change (or, for check, checked)
+    SKIPPED = "skipped"  # passed over on purpose (not a Dockerfile, a link out of the tree)
+    FAILED = "failed"  # some or all of it left undone (see reason)
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """One file's status, and why when it was skipped or failed."""
+
+    file: str
+    status: FileStatus
+    reason: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file, "status": str(self.status), "reason": self.reason}
+
+
+def _any_done(files: tuple[FileOutcome, ...]) -> bool:
+    return any(f.status in (FileStatus.PINNED, FileStatus.UNCHANGED) for f in files)
+
+
+def undone_exit_code(failures: tuple[Finding, ...], *, done: bool) -> int:
+    """The exit code for work left undone: 0 when none; the cause's own code when nothing
+    at all was done and every failure had the same cause; else the "partial" code."""
+    if not failures:
+        return EXIT_OK
+    codes = {f.cause_exit_code for f in failures}
+    if not done and len(codes) == 1:
+        (code,) = codes
+        if code is not None:
+            return code
+    return EXIT_PARTIAL
+
+
+def _files_json(files: tuple[FileOutcome, ...]) -> list[dict[str, Any]]:
+    return [f.to_json() for f in files]
 
 
 @dataclass(frozen=True)
@@ -155,14 +212,27 @@ class PinReport:
     notes: tuple[Finding, ...] = ()
     lockfiles: tuple[Path, ...] = ()
     dry_run: bool = False
+    #: Every file looked at, in order, with its status.
+    files: tuple[FileOutcome, ...] = ()
+    #: Every file and reference left undone, as ``FAILED`` findings.
+    failures: tuple[Finding, ...] = ()
 
     @property
     def changed(self) -> bool:
         return bool(self.changes)
 
+    @property
+    def exit_code(self) -> int:
+        """0 when everything asked for happened, else see :func:`undone_exit_code`."""
+        done = _any_done(self.files) or any(r.action is not Action.SKIPPED for r in self.results)
+        return undone_exit_code(self.failures, done=done)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "dry_run": self.dry_run,
+            "exit_code": self.exit_code,
+            "files": _files_json(self.files),
+            "failures": [f.to_json() for f in self.failures],
             "images": [r.to_json() for r in self.results],
             "changed_files": [c.display for c in self.changes],
             "lockfiles": [str(p) for p in self.lockfiles],
@@ -183,10 +253,23 @@ class CheckReport:
     checked: int
     files: int
     fresh: bool = False
+    #: Every file looked at, with its status (``files`` counts those checked).
+    outcomes: tuple[FileOutcome, ...] = ()
+    #: Finding no Dockerfile at all passes (else it is exit 9).
+    allow_empty: bool = False
+
+    @property
+    def empty(self) -> bool:
+        """Nothing was checked: no Dockerfile was found (or every one was passed over)."""
+        return not any(o.status is not FileStatus.SKIPPED for o in self.outcomes)
 
     @property
     def errors(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.is_error)
+
+    @property
+    def failures(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.kind is FindingKind.FAILED)
 
     @property
     def exit_code(self) -> int:
@@ -194,7 +277,9 @@ class CheckReport:
         for code in (EXIT_CHECK_FAILED, EXIT_TAG_MOVED, EXIT_REGISTRY):
             if code in codes:
                 return code
-        return EXIT_OK
+        if self.empty and not self.allow_empty:
+            return EXIT_NOTHING_CHECKED
+        return undone_exit_code(self.failures, done=_any_done(self.outcomes))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -203,6 +288,7 @@ class CheckReport:
             "fresh": self.fresh,
             "exit_code": self.exit_code,
             "findings": [f.to_json() for f in self.findings],
+            "file_status": _files_json(self.outcomes),
         }
 
 
@@ -238,14 +324,23 @@ class RefreshReport:
     notes: tuple[Finding, ...] = ()
     lockfiles: tuple[Path, ...] = ()
     dry_run: bool = False
+    files: tuple[FileOutcome, ...] = ()
+    failures: tuple[Finding, ...] = ()
 
     @property
     def changed(self) -> bool:
         return bool(self.changes)
 
+    @property
+    def exit_code(self) -> int:
+        return undone_exit_code(self.failures, done=_any_done(self.files))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "dry_run": self.dry_run,
+            "exit_code": self.exit_code,
+            "files": _files_json(self.files),
+            "failures": [f.to_json() for f in self.failures],
             "checked": self.checked,
             "changes": [c.to_json() for c in self.changes],
             "changed_files": [c.display for c in self.file_changes],

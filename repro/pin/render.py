@@ -10,6 +10,7 @@ from repro.pin.model import Action, CheckReport, Finding, FindingKind, PinReport
 __all__ = [
     "check_github",
     "check_human",
+    "failures_human",
     "github_annotation",
     "pin_diff",
     "pin_human",
@@ -25,8 +26,17 @@ def pin_human(report: PinReport) -> str:
         if result.action in (Action.PINNED, Action.UPDATED):
             via = f" ({result.reason})" if result.reason else ""
             lines.append(f"{result.site}: {result.action} {result.text} -> {result.new_text}{via}")
-    lines.extend(f"{note.site}: {_label(note)}: {note.message}" for note in report.notes)
+    lines.extend(f"{_where(note)}: {_label(note)}: {note.message}" for note in report.notes)
     return "".join(line + "\n" for line in lines)
+
+
+def failures_human(failures: tuple[Finding, ...]) -> str:
+    """``file:line: failed: reason`` for each file or reference left undone."""
+    return "".join(f"{_where(f)}: failed: {f.message}\n" for f in failures)
+
+
+def _where(finding: Finding) -> str:
+    return str(finding.site) if finding.site.line else finding.site.file
 
 
 def pin_diff(report: PinReport) -> str:
@@ -40,7 +50,7 @@ def _label(finding: Finding) -> str:
 
 def check_human(report: CheckReport) -> str:
     """``file:line: kind: message`` per finding."""
-    return "".join(f"{f.site}: {_label(f)}: {f.message}\n" for f in report.findings)
+    return "".join(f"{_where(f)}: {_label(f)}: {f.message}\n" for f in report.findings)
 
 
 def _escape_data(text: str) -> str:

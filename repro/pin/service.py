@@ -4,13 +4,18 @@
     >>> [str(r.site) for r in report.results if r.action == "pinned"]  # doctest: +SKIP
     ['Dockerfile:1']
 
-Each command scans every file first (so a malformed Dockerfile stops it before any
-network access), resolves each distinct reference once through ``client.resolve_many``,
-and writes only when everything resolved: a failure leaves every file as it was.
+Each file is its own unit: a file that cannot be read or parsed, or a reference that
+cannot be resolved, is reported as ``file:line: reason`` and everything else is still
+done; the report's ``exit_code`` is then the "partial" code. With ``fail_fast`` any
+failure stops the command before anything is written. Every distinct reference is
+resolved once through ``client.resolve_many``. A file is replaced atomically, and only if
+it still holds the bytes it was read with; each lock file is updated under an exclusive
+lock, merged with what concurrent runs wrote, for the files that were pinned.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import logging
 import os
@@ -20,14 +25,24 @@ from pathlib import Path
 from typing import Protocol
 
 from repro.digest import Digest
-from repro.errors import PlatformNotFoundError, RegistryError
-from repro.fsutil import atomic_write_many
-from repro.lock import LOCK_FILENAME, LockEntry, Lockfile, lock_key, read_lock, timestamp
+from repro.errors import (
+    EXIT_DOCKERFILE,
+    EXIT_USAGE,
+    DockerfileError,
+    Error,
+    PartialError,
+    PlatformNotFoundError,
+    RegistryError,
+)
+from repro.fsutil import ChangedSinceReadError, atomic_write_each, locked
+from repro.lock import LOCK_FILENAME, LockEntry, Lockfile, LockfileError, lock_key, read_lock, timestamp
 from repro.oci.media import INDEX_TYPES
 from repro.pin.model import (
     Action,
     CheckReport,
     FileChange,
+    FileOutcome,
+    FileStatus,
     Finding,
     FindingKind,
     PinReport,
@@ -37,7 +52,7 @@ from repro.pin.model import (
     Site,
 )
 from repro.pin.rewrite import Edit, apply_edits
-from repro.pin.scan import ScannedFile, Use, required_platforms, scan_paths
+from repro.pin.scan import Scan, ScannedFile, Use, required_platforms, scan_paths
 from repro.platform import Platform
 from repro.reference import ImageRef, parse_reference
 
@@ -188,7 +203,7 @@ def _relative(path: Path, directory: Path) -> str:
     return Path(os.path.relpath(path.resolve(), directory.resolve())).as_posix()
 
 
-# --- lock files -------------------------------------------------------------------------
+# --- lock files ---------------------------------------------------------------------------
 
 
 @dataclass
@@ -197,7 +212,8 @@ class _LockPlan:
 
     path: Path
     old: Lockfile | None
-    scanned: set[str] = field(default_factory=set)
+    #: Files whose entries this run replaces (those done); the others keep theirs.
+    done: set[str] = field(default_factory=set)
     entries: dict[str, LockEntry] = field(default_factory=dict)
     first_site: dict[str, Site] = field(default_factory=dict)
 
@@ -208,6 +224,8 @@ class _Locks:
         self.by_file: dict[str, _LockPlan] = {}
         #: Each file's path relative to its lock's directory (as the lock records it).
         self.relative: dict[str, str] = {}
+        #: Entries recorded per file, committed to the plan only once the file is done.
+        self.pending: dict[str, list[tuple[LockEntry, Site, str]]] = {}
         for scanned in files:
             path = lockfile if lockfile is not None else scanned.path.parent / LOCK_FILENAME
             key = path.absolute()
@@ -215,16 +233,34 @@ class _Locks:
             if plan is None:
                 plan = self.plans[key] = _LockPlan(path, read_lock(path))
             self.relative[scanned.display] = _relative(scanned.path, path.parent)
-            plan.scanned.add(self.relative[scanned.display])
             self.by_file[scanned.display] = plan
 
+    def check_destinations(self) -> None:
+        """Refuse before anything is written when a lock file could not be written."""
+        for plan in self.plans.values():
+            directory = plan.path.parent
+            if not directory.is_dir():
+                raise LockfileError(
+                    f"{plan.path}: the directory {directory} does not exist; nothing was written",
+                    hint="create the directory or point --lockfile (or lockfile) elsewhere",
+                )
+            if plan.path.exists() and not plan.path.is_file():
+                raise LockfileError(f"{plan.path}: not a regular file; nothing was written")
+            if not os.access(directory, os.W_OK):
+                raise LockfileError(
+                    f"{plan.path}: the directory {directory} is not writable; nothing was written",
+                    hint="pass --no-lock, or point --lockfile elsewhere",
+                )
+
     def old_entry(self, use: Use, ref: ImageRef) -> LockEntry | None:
-        """The old lock's entry for ``ref``, if it records the same digest."""
+        """The old lock's verified entry for ``ref``, if it records the same digest."""
         old = self.by_file[use.site.file].old
         if old is None or ref.digest is None:
             return None
         entry = old.get(lock_key(ref.name, ref.tag, ref.digest))
-        return entry if entry is not None and entry.digest == ref.digest else None
+        if entry is None or entry.digest != ref.digest or not entry.verified:
+            return None
+        return entry
 
     def has_lock(self, use: Use) -> bool:
         return self.by_file[use.site.file].old is not None
@@ -239,7 +275,7 @@ class _Locks:
         media_type: str | None,
         platforms: Iterable[tuple[Platform, Digest]],
         now: str,
-        notes: list[Finding],
+        verified: bool = True,
     ) -> None:
         plan = self.by_file[use.site.file]
         key = lock_key(ref.name, ref.tag, digest)
@@ -253,60 +289,86 @@ class _Locks:
             media_type=media_type,
             platforms={str(p): d for p, d in platforms},
             files=(self.relative[scanned.display],),
+            verified=verified,
         )
-        existing = plan.entries.get(key)
-        if existing is None:
-            plan.entries[key] = entry
-            plan.first_site[key] = use.site
-        elif existing.digest != digest:
-            notes.append(
-                Finding(
-                    use.site,
-                    FindingKind.NOTE,
-                    f"{use.text} is pinned to {digest} here but to {existing.digest} at "
-                    f"{plan.first_site[key]}; {plan.path} records the latter",
-                    use.text,
-                )
-            )
-        else:
-            plan.entries[key] = LockEntry(
-                name=existing.name,
-                tag=existing.tag,
-                digest=existing.digest,
-                resolved_at=existing.resolved_at,
-                media_type=existing.media_type,
-                platforms=existing.platforms,
-                files=existing.files + entry.files,
-            )
+        self.pending.setdefault(scanned.display, []).append((entry, use.site, use.text))
 
-    def merged(self, plan: _LockPlan) -> Lockfile:
-        """The new lock: this run's entries, plus the old entries of files not scanned."""
-        entries: dict[str, LockEntry] = {}
-        for key, old in (plan.old.images if plan.old is not None else {}).items():
-            others = tuple(f for f in old.files if f not in plan.scanned)
-            if others:
-                entries[key] = LockEntry(
-                    name=old.name,
-                    tag=old.tag,
-                    digest=old.digest,
-                    resolved_at=old.resolved_at,
-                    media_type=old.media_type,
-                    platforms=old.platforms,
-                    files=others,
+    def commit(self, display: str, notes: list[Finding]) -> None:
+        """The file is done (written, or nothing to write): its entries go into its lock."""
+        plan = self.by_file[display]
+        plan.done.add(self.relative[display])
+        for entry, site, text in self.pending.pop(display, []):
+            key = entry.key
+            existing = plan.entries.get(key)
+            if existing is None:
+                plan.entries[key] = entry
+                plan.first_site[key] = site
+            elif existing.digest != entry.digest:
+                notes.append(
+                    Finding(
+                        site,
+                        FindingKind.NOTE,
+                        f"{text} is pinned to {entry.digest} here but to {existing.digest} at "
+                        f"{plan.first_site[key]}; {plan.path} records the latter",
+                        text,
+                    )
                 )
+            else:
+                verified = existing.verified and entry.verified
+                best = existing if existing.verified or not entry.verified else entry
+                plan.entries[key] = LockEntry(
+                    name=best.name,
+                    tag=best.tag,
+                    digest=best.digest,
+                    resolved_at=best.resolved_at,
+                    media_type=best.media_type,
+                    platforms=best.platforms,
+                    files=existing.files + entry.files,
+                    verified=verified or best.verified,
+                )
+
+    def merged(self, plan: _LockPlan, current: Lockfile | None) -> Lockfile:
+        """The new lock: this run's entries, plus the current entries of files not done."""
+        entries: dict[str, LockEntry] = {}
+        for key, old in (current.images if current is not None else {}).items():
+            others = tuple(f for f in old.files if f not in plan.done)
+            if others:
+                entries[key] = dataclasses.replace(old, files=others)
         for key, new in plan.entries.items():
             kept = entries.get(key)
+            if kept is not None and kept.digest != new.digest:
+                # Another file (not part of this run) pins the tag elsewhere: keep both
+                # files listed under this run's digest would lie; keep the other's entry.
+                continue
             files = new.files + (kept.files if kept is not None else ())
-            entries[key] = LockEntry(
-                name=new.name,
-                tag=new.tag,
-                digest=new.digest,
-                resolved_at=new.resolved_at,
-                media_type=new.media_type,
-                platforms=new.platforms,
-                files=files,
-            )
+            entries[key] = dataclasses.replace(new, files=files)
         return Lockfile(entries)
+
+    def write(self, dry_run: bool) -> list[FileChange]:
+        """Write every lock that changes, each under its lock and merged with what is there now."""
+        changes: list[FileChange] = []
+        for plan in self.plans.values():
+            if not plan.done:
+                continue
+            if dry_run:
+                old = plan.path.read_bytes() if plan.old is not None else b""
+                data = self.merged(plan, plan.old).dumps()
+                if data != old:
+                    changes.append(FileChange(plan.path, str(plan.path), old, data))
+                continue
+            if not plan.entries and not plan.path.exists():
+                continue  # nothing to record, and no lock to update: write none
+            with locked(plan.path):
+                current_bytes = plan.path.read_bytes()
+                current = Lockfile.loads(current_bytes, where=str(plan.path)) if current_bytes else None
+                data = self.merged(plan, current).dumps()
+                if data != current_bytes:
+                    failures = atomic_write_each([(plan.path, data, None)])
+                    if failures:
+                        error = failures[0]
+                        raise LockfileError(f"{plan.path}: cannot write: {error.strerror or error}")
+                    changes.append(FileChange(plan.path, str(plan.path), current_bytes, data, written=True))
+        return changes
 
 
 # --- pin and refresh --------------------------------------------------------------------
@@ -319,23 +381,46 @@ class _Outcome:
     changes: dict[tuple[str, str, Digest, Digest], list[Site]] = field(default_factory=dict)
     first_text: dict[tuple[str, str, Digest, Digest], str] = field(default_factory=dict)
     notes: list[Finding] = field(default_factory=list)
-    failures: list[tuple[Site, str, RegistryError]] = field(default_factory=list)
+    #: References that could not be resolved, with the error (for --fail-fast).
+    errors: list[tuple[Site, str, Error]] = field(default_factory=list)
+    #: Every file and reference left undone.
+    failures: list[Finding] = field(default_factory=list)
+    files: list[FileOutcome] = field(default_factory=list)
     checked: int = 0
 
+    def fail(self, site: Site, text: str, message: str, code: int | None) -> None:
+        self.failures.append(Finding(site, FindingKind.FAILED, message, text, code))
 
-def _raise_failures(failures: list[tuple[Site, str, RegistryError]]) -> None:
-    if not failures:
+
+def _raise_failures(errors: list[tuple[Site, str, Error]]) -> None:
+    if not errors:
         return
-    lines = [f"{site}: {text}: {err}" for site, text, err in failures]
-    first = failures[0][2]
-    if len(failures) == 1:
+    lines = [f"{site}: {text}: {err}" if text else f"{site}: {err}" for site, text, err in errors]
+    first = errors[0][2]
+    if len(errors) == 1:
         raise type(first)(lines[0], hint=first.hint)
-    kinds = {type(err) for _, _, err in failures}
-    cls = kinds.pop() if len(kinds) == 1 else RegistryError
-    raise cls(
-        f"could not resolve {len(failures)} image references; nothing was written:\n  " + "\n  ".join(lines),
-        hint=first.hint,
-    )
+    kinds = {type(err) for _, _, err in errors}
+    cls: type[Error] = kinds.pop() if len(kinds) == 1 else PartialError
+    raise cls(f"{len(errors)} problems; nothing was written:\n  " + "\n  ".join(lines), hint=first.hint)
+
+
+def _unscanned_failures(scan: Scan, out: _Outcome) -> None:
+    """Files that were not scanned: notes for non-Dockerfiles, failures for the rest."""
+    for path, why in scan.passed_over:
+        out.notes.append(Finding(Site(path, 0, "file"), FindingKind.NOTE, f"skipped: {why}"))
+    for item in scan.unscanned:
+        if item.skipped:
+            out.notes.append(Finding(item.site, FindingKind.NOTE, f"skipped: {item.reason}"))
+            out.files.append(FileOutcome(item.display, FileStatus.SKIPPED, item.reason))
+            continue
+        out.fail(item.site, "", item.reason, item.exit_code)
+        error: Error = (
+            DockerfileError(f"{item.reason}")
+            if item.exit_code == EXIT_DOCKERFILE
+            else PartialError(item.reason)
+        )
+        out.errors.append((item.site, "", error))
+        out.files.append(FileOutcome(item.display, FileStatus.FAILED, item.reason))
 
 
 def _run(
@@ -350,9 +435,17 @@ def _run(
     write_locks: bool,
     build_args: Mapping[str, str] | None,
     now: Clock | None,
+    fail_fast: bool,
 ) -> tuple[_Outcome, list[FileChange], list[Path]]:
-    files = scan_paths(paths, build_args=build_args)
+    scan = scan_paths(paths, build_args=build_args)
+    out = _Outcome()
+    _unscanned_failures(scan, out)
+    if fail_fast:
+        _raise_failures(out.errors)
+    files = scan.files
     locks = _Locks(files, lockfile) if write_locks else None
+    if locks is not None and not dry_run:
+        locks.check_destinations()
     stamp = timestamp(now() if now is not None else None)
 
     # 1. What must be asked of the registry: each distinct reference once.
@@ -362,11 +455,14 @@ def _run(
             ref = use.ref
             if ref is None:
                 continue
-            required = required_platforms(use, platforms)
+            try:
+                required = required_platforms(use, platforms)
+            except DockerfileError:
+                continue  # reported by the decider
             if ref.digest is None:
                 if pin_unpinned:
                     wanted[_tag_ref(ref)] = None
-            elif update_pinned and ref.tag is not None:
+            elif update_pinned and ref.tag is not None and use.rewritable:
                 wanted[_tag_ref(ref)] = None
             elif (required or locks is not None) and (locks is None or locks.old_entry(use, ref) is None):
                 # Learn what a pinned digest is (for the lock, and to check its platforms)
@@ -377,14 +473,16 @@ def _run(
     resolved = client.resolve_many(requests) if requests else {}
 
     # 2. What each use becomes.
-    out = _Outcome()
     decider = _Decider(resolved, platforms, pin_unpinned, update_pinned, locks, stamp, out)
+    failed_before: dict[str, int] = {}
     for scanned in files:
+        failed_before[scanned.display] = len(out.failures)
         for use in scanned.uses:
             decider.decide(use, scanned)
-    _raise_failures(out.failures)
+    if fail_fast:
+        _raise_failures(out.errors)
 
-    # 3. Rewrite (in memory), then write everything at the end.
+    # 3. Rewrite (in memory), then write each file that still holds what was read.
     file_changes: list[FileChange] = []
     for scanned in files:
         edits = out.edits.get(scanned.display)
@@ -393,21 +491,58 @@ def _run(
         new = apply_edits(scanned.data, edits)
         if new != scanned.data:
             file_changes.append(FileChange(scanned.path, scanned.display, scanned.data, new))
-    lock_changes: list[FileChange] = []
-    if locks is not None:
-        for plan in locks.plans.values():
-            data = locks.merged(plan).dumps()
-            old = plan.path.read_bytes() if plan.old is not None else b""
-            if data != old:
-                lock_changes.append(FileChange(plan.path, str(plan.path), old, data))
+    write_errors = _write_files(files, file_changes, out, locks, failed_before, dry_run=dry_run)
+    lock_changes = locks.write(dry_run) if locks is not None else []
     if dry_run:
         return out, file_changes + lock_changes, []
-    # Dockerfiles first, then the locks that describe them: a crash in between leaves
-    # locks that lag behind, which the next `pin` repairs, never locks that run ahead.
-    atomic_write_many([(change.path, change.new) for change in file_changes])
-    atomic_write_many([(change.path, change.new) for change in lock_changes])
-    written = [_written(change) for change in file_changes + lock_changes]
-    return out, written, [change.path for change in lock_changes]
+    written = [_written(change) for change in file_changes if change.display not in write_errors]
+    return out, written + lock_changes, [change.path for change in lock_changes]
+
+
+def _write_files(
+    files: Sequence[ScannedFile],
+    file_changes: list[FileChange],
+    out: _Outcome,
+    locks: _Locks | None,
+    failed_before: Mapping[str, int],
+    *,
+    dry_run: bool,
+) -> dict[str, OSError]:
+    """Write each changed file that still holds what was read; record each file's outcome."""
+    write_errors: dict[str, OSError] = {}
+    if not dry_run:
+        results = atomic_write_each([(c.path, c.new, c.old) for c in file_changes])
+        write_errors = {file_changes[i].display: err for i, err in results.items()}
+    changed = {c.display for c in file_changes}
+    for scanned in files:
+        display = scanned.display
+        problems = [f.message for f in out.failures[failed_before[display] :] if f.site.file == display]
+        error = write_errors.get(display)
+        if error is not None:
+            why = f"{error.strerror or error}; not written"
+            if isinstance(error, ChangedSinceReadError):
+                why = "changed since it was read; not written (run again to pin the new content)"
+            out.fail(Site(display, 0, "file"), "", why, EXIT_USAGE)
+            out.errors.append((Site(display, 0, "file"), "", PartialError(why)))
+            out.files.append(FileOutcome(display, FileStatus.FAILED, why))
+            locks_pending_drop(locks, display)
+            continue
+        if locks is not None:
+            locks.commit(display, out.notes)
+        if problems:
+            done = " (the rest was pinned)" if display in changed else ""
+            out.files.append(FileOutcome(display, FileStatus.FAILED, "; ".join(problems) + done))
+        elif display in changed:
+            out.files.append(FileOutcome(display, FileStatus.PINNED))
+        else:
+            out.files.append(FileOutcome(display, FileStatus.UNCHANGED))
+    return write_errors
+
+
+def locks_pending_drop(locks: _Locks | None, display: str) -> None:
+    """A file that was not written keeps its old lock entries: forget what it recorded."""
+    if locks is not None:
+        locks.pending.pop(display, None)
 
 
 def _written(change: FileChange) -> FileChange:
@@ -426,38 +561,65 @@ class _Decider:
     stamp: str
     out: _Outcome
 
+    def fail(self, use: Use, error: Error, message: str | None = None) -> None:
+        text = message if message is not None else f"{use.text}: {error}"
+        self.out.fail(use.site, use.text, text, error.exit_code)
+        self.out.errors.append((use.site, use.text, error))
+        self.out.results.append(PinResult(use.site, Action.SKIPPED, use.text, reason=str(error)))
+
     def decide(self, use: Use, scanned: ScannedFile) -> None:
         site, ref, out = use.site, use.ref, self.out
         if ref is None:
+            if use.invalid:
+                self.fail(use, DockerfileError(f"{use.text} is not a valid image reference: {use.skip_reason}"),
+                          f"{use.text} is not a valid image reference: {use.skip_reason}")  # fmt: skip
+                return
+            if not self.pin_unpinned:
+                out.notes.append(
+                    Finding(site, FindingKind.NOTE, f"{use.text} skipped: {use.skip_reason}", use.text)
+                )
+                out.results.append(PinResult(site, Action.SKIPPED, use.text, reason=use.skip_reason))
+                return
+            # Never skipped silently: an image pin cannot pin is work left undone.
+            out.fail(site, use.text, f"{use.text} is not pinned: {use.skip_reason}", None)
+            out.errors.append((site, use.text, PartialError(f"{use.text} is not pinned: {use.skip_reason}")))
             out.results.append(PinResult(site, Action.SKIPPED, use.text, reason=use.skip_reason))
-            out.notes.append(
-                Finding(site, FindingKind.NOTE, f"{use.text} skipped: {use.skip_reason}", use.text)
-            )
             return
         if ref.digest is None and not self.pin_unpinned:
             out.notes.append(
                 Finding(site, FindingKind.NOTE, f"{use.text} is not pinned; run 'repro pin' first", use.text)
             )
             return
+        try:
+            required = required_platforms(use, self.platforms)
+        except DockerfileError as exc:
+            self.fail(use, exc, str(exc).removeprefix(f"{site}: "))
+            return
         out.checked += 1
-        follow_tag = ref.digest is None or (self.update_pinned and ref.tag is not None)
+        follow_tag = ref.digest is None or (self.update_pinned and ref.tag is not None and use.rewritable)
         target = _tag_ref(ref) if follow_tag else _digest_ref(ref)
         result = self.resolved.get(target)
         entry = self.locks.old_entry(use, ref) if self.locks is not None else None
         if result is None and not follow_tag and entry is not None:
             result = _from_lock(entry)
         if isinstance(result, RegistryError):
-            out.failures.append((site, use.text, result))
+            if not follow_tag and not required:
+                # Already pinned: nothing needs the registry. The lock says it was not
+                # verified; the next run that reaches the registry fills it in.
+                out.notes.append(
+                    Finding(site, FindingKind.NOTE, f"{use.text}: could not look it up ({result}); "
+                            "recorded as unverified", use.text)
+                )  # fmt: skip
+                self._leave_alone(use, scanned, ref, None, verified=False)
+                return
+            self.fail(use, result)
             return
         if result is not None:
             problem = _platform_problem(
-                use.text,
-                [p for p, _ in _platform_digests(result)],
-                _is_index(result),
-                required_platforms(use, self.platforms),
+                use.text, [p for p, _ in _platform_digests(result)], _is_index(result), required
             )
             if problem is not None and _is_index(result):
-                out.failures.append((site, use.text, PlatformNotFoundError(problem)))
+                self.fail(use, PlatformNotFoundError(problem), problem)
                 return
             if problem is not None:
                 out.notes.append(Finding(site, FindingKind.PLATFORM, problem, use.text))
@@ -467,15 +629,23 @@ class _Decider:
             self._follow_tag(use, scanned, ref, result)
 
     def _leave_alone(
-        self, use: Use, scanned: ScannedFile, ref: ImageRef, result: ResolvedLike | None
+        self,
+        use: Use,
+        scanned: ScannedFile,
+        ref: ImageRef,
+        result: ResolvedLike | None,
+        *,
+        verified: bool = True,
     ) -> None:
         """An already pinned reference: the bytes stay; the lock learns about it."""
         if ref.digest is None:
             return
-        if self.locks is not None and result is not None:
+        if self.locks is not None and (result is not None or not verified):
             self.locks.record(
-                use, scanned, ref=ref, digest=ref.digest, media_type=result.media_type or None,
-                platforms=_platform_digests(result), now=self.stamp, notes=self.out.notes,
+                use, scanned, ref=ref, digest=ref.digest,
+                media_type=(result.media_type or None) if result is not None else None,
+                platforms=_platform_digests(result) if result is not None else (),
+                now=self.stamp, verified=verified,
             )  # fmt: skip
         reason = "pinned through its ARG default" if use.via_arg else "already pinned"
         self.out.results.append(
@@ -508,7 +678,7 @@ class _Decider:
             self.locks.record(
                 use, scanned, ref=written, digest=new_digest,
                 media_type=result.media_type if whole else None,
-                platforms=_platform_digests(result) if whole else (), now=self.stamp, notes=out.notes,
+                platforms=_platform_digests(result) if whole else (), now=self.stamp,
             )  # fmt: skip
         out.results.append(
             PinResult(
@@ -535,6 +705,7 @@ def pin_paths(
     write_lock: bool = True,
     build_args: Mapping[str, str] | None = None,
     now: Clock | None = None,
+    fail_fast: bool = False,
 ) -> PinReport:
     """Pin every external image of the Dockerfiles under ``paths`` to its digest.
 
@@ -543,6 +714,10 @@ def pin_paths(
     unless ``update``. ``lockfile`` puts one lock at that path instead of a
     ``repro.lock`` next to each Dockerfile; ``write_lock=False`` writes none. With
     ``dry_run`` nothing is written and the report holds the would-be changes.
+
+    Every file that can be is pinned; the others, and every reference left unpinned, are
+    in ``report.failures`` (``report.exit_code`` is then not 0). With ``fail_fast`` the
+    first problems raise before anything is written.
     """
     out, changes, lock_paths = _run(
         paths,
@@ -555,6 +730,7 @@ def pin_paths(
         write_locks=write_lock,
         build_args=build_args,
         now=now,
+        fail_fast=fail_fast,
     )
     return PinReport(
         results=tuple(out.results),
@@ -562,6 +738,8 @@ def pin_paths(
         notes=tuple(out.notes),
         lockfiles=tuple(lock_paths),
         dry_run=dry_run,
+        files=tuple(out.files),
+        failures=tuple(out.failures),
     )
 
 
@@ -575,6 +753,7 @@ def refresh_paths(
     write_lock: bool = True,
     build_args: Mapping[str, str] | None = None,
     now: Clock | None = None,
+    fail_fast: bool = False,
 ) -> RefreshReport:
     """Re-resolve the tag of every pinned reference; rewrite the digests of tags that moved.
 
@@ -592,6 +771,7 @@ def refresh_paths(
         write_locks=write_lock,
         build_args=build_args,
         now=now,
+        fail_fast=fail_fast,
     )
     summary = tuple(
         RefreshChange(
@@ -606,10 +786,53 @@ def refresh_paths(
         notes=tuple(out.notes),
         lockfiles=tuple(lock_paths),
         dry_run=dry_run,
+        files=tuple(out.files),
+        failures=tuple(out.failures),
     )
 
 
 # --- check ------------------------------------------------------------------------------
+
+
+def _fresh_findings(
+    client: Resolver, wanted: Mapping[ImageRef, list[tuple[Use, ImageRef]]], platforms: Sequence[Platform]
+) -> list[Finding]:
+    """``--fresh``: whether each pinned tag still points at its digest."""
+    found: list[Finding] = []
+    results = client.resolve_many(sorted(wanted, key=str))
+    for tag_ref, users in wanted.items():
+        result = results.get(tag_ref)
+        for use, ref in users:
+            if ref.digest is None:
+                continue
+            if result is None or isinstance(result, RegistryError):
+                why = result if result is not None else "no answer"
+                found.append(
+                    Finding(use.site, FindingKind.REGISTRY, f"could not check {use.text}: {why}", use.text)
+                )
+            elif ref.digest != result.digest:
+                # Strictly "the tag names other bytes now": a pin of one platform's
+                # manifest inside the tag's index counts as moved too, so that
+                # check and refresh agree (refresh pins the index).
+                inside = any(entry.digest == ref.digest for entry in result.platforms)
+                detail = " (an index that contains the pinned manifest)" if inside else ""
+                found.append(
+                    Finding(
+                        use.site,
+                        FindingKind.MOVED,
+                        f"{ref.without_digest().text} has moved: pinned {ref.digest}, "
+                        f"the tag now points to {result.digest}{detail}",
+                        use.text,
+                    )
+                )
+            else:
+                have = [p for p, _ in _platform_digests(result)]
+                problem = _platform_problem(
+                    use.text, have, _is_index(result), required_platforms(use, platforms)
+                )
+                if problem is not None:
+                    found.append(Finding(use.site, FindingKind.PLATFORM, problem, use.text))
+    return found
 
 
 def check_paths(
@@ -620,26 +843,42 @@ def check_paths(
     platforms: Sequence[Platform] = (),
     lockfile: Path | None = None,
     build_args: Mapping[str, str] | None = None,
+    allow_empty: bool = False,
+    fail_fast: bool = False,
 ) -> CheckReport:
     """Check that every external image is pinned; with ``fresh``, that no tag has moved.
 
     Without ``fresh`` this reads only the files (and ``repro.lock``, to know which
     digests are single-platform manifests): no network. ``fresh`` needs ``client``.
+    A file that cannot be read or parsed is a ``failed`` finding and the others are
+    still checked (``fail_fast`` raises instead). Finding no Dockerfile at all is
+    exit 9 unless ``allow_empty``.
     """
     if fresh and client is None:
         raise ValueError("check_paths(fresh=True) needs a client")
-    files = scan_paths(paths, build_args=build_args)
+    scan = scan_paths(paths, build_args=build_args)
+    out = _Outcome()
+    _unscanned_failures(scan, out)
+    if fail_fast:
+        _raise_failures(out.errors)
+    files = scan.files
     locks = _Locks(files, lockfile)
-    findings: list[Finding] = []
+    findings: list[Finding] = [*out.notes, *out.failures]
     wanted: dict[ImageRef, list[tuple[Use, ImageRef]]] = {}
     checked = 0
     for scanned in files:
         for use in scanned.uses:
             site, ref = use.site, use.ref
             if ref is None:
-                findings.append(
-                    Finding(site, FindingKind.NOTE, f"{use.text} skipped: {use.skip_reason}", use.text)
-                )
+                # One verdict for every gate: an image that is invalid, or that the file
+                # alone does not show to be pinned, fails the check.
+                checked += 1
+                if use.invalid:
+                    message = f"{use.text} is not a valid image reference: {use.skip_reason}"
+                    findings.append(Finding(site, FindingKind.INVALID, message, use.text))
+                else:
+                    message = f"{use.text} is not pinned to a digest: {use.skip_reason}"
+                    findings.append(Finding(site, FindingKind.UNPINNED, message, use.text))
                 continue
             checked += 1
             if ref.digest is None:
@@ -647,7 +886,13 @@ def check_paths(
                     Finding(site, FindingKind.UNPINNED, f"{use.text} is not pinned to a digest", use.text)
                 )
                 continue
-            required = required_platforms(use, platforms)
+            try:
+                required = required_platforms(use, platforms)
+            except DockerfileError as exc:
+                findings.append(
+                    Finding(site, FindingKind.INVALID, str(exc).removeprefix(f"{site}: "), use.text)
+                )
+                continue
             entry = locks.old_entry(use, ref)
             if entry is None and locks.has_lock(use):
                 findings.append(
@@ -666,40 +911,14 @@ def check_paths(
                 if problem is not None:
                     findings.append(Finding(site, FindingKind.PLATFORM, problem, use.text))
     if wanted and client is not None:
-        results = client.resolve_many(sorted(wanted, key=str))
-        for tag_ref, users in wanted.items():
-            result = results.get(tag_ref)
-            for use, ref in users:
-                if ref.digest is None:
-                    continue
-                if result is None or isinstance(result, RegistryError):
-                    why = result if result is not None else "no answer"
-                    findings.append(
-                        Finding(
-                            use.site, FindingKind.REGISTRY, f"could not check {use.text}: {why}", use.text
-                        )
-                    )
-                elif ref.digest != result.digest:
-                    # Strictly "the tag names other bytes now": a pin of one platform's
-                    # manifest inside the tag's index counts as moved too, so that
-                    # check and refresh agree (refresh pins the index).
-                    inside = any(entry.digest == ref.digest for entry in result.platforms)
-                    detail = " (an index that contains the pinned manifest)" if inside else ""
-                    findings.append(
-                        Finding(
-                            use.site,
-                            FindingKind.MOVED,
-                            f"{ref.without_digest().text} has moved: pinned {ref.digest}, "
-                            f"the tag now points to {result.digest}{detail}",
-                            use.text,
-                        )
-                    )
-                else:
-                    have = [p for p, _ in _platform_digests(result)]
-                    problem = _platform_problem(
-                        use.text, have, _is_index(result), required_platforms(use, platforms)
-                    )
-                    if problem is not None:
-                        findings.append(Finding(use.site, FindingKind.PLATFORM, problem, use.text))
+        findings.extend(_fresh_findings(client, wanted, platforms))
     findings.sort(key=lambda f: (f.site.file, f.site.line, str(f.kind)))
-    return CheckReport(findings=tuple(findings), checked=checked, files=len(files), fresh=fresh)
+    outcomes = [*out.files, *(FileOutcome(f.display, FileStatus.UNCHANGED) for f in files)]
+    return CheckReport(
+        findings=tuple(findings),
+        checked=checked,
+        files=len(files),
+        fresh=fresh,
+        outcomes=tuple(outcomes),
+        allow_empty=allow_empty,
+    )

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from repro.config import PolicyConfig
+from repro.errors import NothingCheckedError
 from repro.policy.engine import PolicySet
 from repro.policy.findings import Finding, Report, judge, rules_with_builtin, sorted_findings
 from repro.policy.input import ReleaseFacts, build_input
@@ -92,15 +93,27 @@ def check_paths(
     build_args: Mapping[str, str] | None = None,
     today: datetime.date | None = None,
     config_file: str | None = None,
+    allow_empty: bool = False,
 ) -> Report:
-    """Check the Dockerfiles under ``paths`` (files, or directories searched for them)."""
-    from repro.dockerfile import build_stage_graph, parse
-    from repro.pin.discovery import find_dockerfiles
+    """Check the Dockerfiles under ``paths`` (files, or directories searched for them).
+
+    Finding no Dockerfile raises :class:`~repro.errors.NothingCheckedError` (saying what
+    the search passed over) unless ``allow_empty``: a gate that checked nothing fails.
+    """
+    from repro.dockerfile import build_stage_graph, parse, read_dockerfile
+    from repro.pin.discovery import discover
 
     documents: dict[str, dict[str, Any]] = {}
-    for path in find_dockerfiles(paths):
+    paths = list(paths)
+    found = discover(paths)
+    if not found.candidates and not allow_empty:
+        skipped = "".join(f"\n  {path}: skipped: {why}" for path, why in found.passed_over)
+        where = ", ".join(str(p) for p in paths) or "."
+        raise NothingCheckedError(f"no Dockerfile found under {where}: nothing was checked{skipped}")
+    for candidate in found.candidates:
+        path = candidate.path
         name = str(path)
-        df = parse(path.read_bytes(), filename=name)
+        df = parse(read_dockerfile(path, display=name), filename=name)
         graph = build_stage_graph(df, build_args or {})
         documents[name] = build_input(df, graph, stage=stage, facts=facts)
     return check_documents(

@@ -322,6 +322,7 @@ def _pin_doc(use: Any, filename: str, facts: Mapping[str, PinFacts]) -> dict[str
         "line": use.line,
         "location": f"{filename}:{use.line}",
         "resolvable": use.expanded is not None,
+        "invalid": False,
         "reason": use.skip_reason or None,
         "registry": None,
         "repository": None,
@@ -335,7 +336,7 @@ def _pin_doc(use: Any, filename: str, facts: Mapping[str, PinFacts]) -> dict[str
         try:
             ref = parse_reference(use.expanded)
         except ReferenceFormatError as err:
-            doc.update(resolvable=False, reason=str(err))
+            doc.update(resolvable=False, invalid=True, reason=str(err))
         else:
             doc.update(
                 registry=ref.domain,

@@ -11,7 +11,7 @@ import pytest
 from devtools.testbed import BaseImages, RunningRegistry
 from devtools.testbed.images import skopeo_copy
 from repro.cli import main
-from repro.errors import EXIT_CHANGED, EXIT_OK, EXIT_REGISTRY, EXIT_TAG_MOVED
+from repro.errors import EXIT_CHANGED, EXIT_OK, EXIT_PARTIAL, EXIT_REGISTRY, EXIT_TAG_MOVED
 from repro.platform import Platform
 
 
@@ -192,6 +192,12 @@ def test_registry_down(
 
     assert main(["pin", "--check", "--fresh", str(project / "Dockerfile")]) == EXIT_REGISTRY
     assert "could not check" in capsys.readouterr().out
-    assert main(["refresh", str(project)]) == EXIT_REGISTRY
-    assert main(["pin", str(project)]) == EXIT_REGISTRY
+    # Each file on its own: Dockerfile.new has nothing to refresh, Dockerfile's tag
+    # cannot be asked: partly done.
+    assert main(["refresh", str(project)]) == EXIT_PARTIAL
+    assert main(["refresh", str(project / "Dockerfile")]) == EXIT_REGISTRY
+    # The pinned Dockerfile needs no registry; the unpinned one cannot be pinned.
+    assert main(["pin", str(project)]) == EXIT_PARTIAL
+    err = capsys.readouterr().err
+    assert f"{project / 'Dockerfile.new'}:1: failed: {host}/down/other:2" in err
     assert (project / "Dockerfile.new").read_text() == f"FROM {host}/down/other:2\n"

@@ -163,8 +163,9 @@ def test_cli_usage_errors(argv: list[str], tmp_path: Path, capsys: pytest.Captur
 def test_cli_malformed_dockerfile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = _write(tmp_path / "Dockerfile", "FROM\n")
     assert main(["pin", "--check", str(path)]) == 4
-    err = capsys.readouterr().err
-    assert err.startswith(f"repro: error: {path}:1")
+    assert capsys.readouterr().out.startswith(f"{path}:1: failed: ")
+    assert main(["pin", "--check", "--fail-fast", str(path)]) == 4
+    assert capsys.readouterr().err.startswith(f"repro: error: {path}:1")
 
 
 def test_offline_check_does_not_import_the_http_client() -> None:

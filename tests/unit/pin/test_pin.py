@@ -8,10 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from repro.errors import EXIT_DOCKERFILE, EXIT_REGISTRY, DockerfileError, PlatformNotFoundError, RegistryError
+from repro.errors import (
+    EXIT_DOCKERFILE,
+    EXIT_PARTIAL,
+    EXIT_REGISTRY,
+    DockerfileError,
+    PlatformNotFoundError,
+    RegistryError,
+)
 from repro.lock import read_lock
 from repro.pin import Action, FindingKind, pin_paths
-from repro.pin.render import pin_diff, pin_human
+from repro.pin.render import failures_human, pin_diff
 from repro.platform import parse_platforms
 from tests.unit.pin.helpers import NOW, TableResolver, fake_digest
 
@@ -84,7 +91,9 @@ def test_arg_without_default_is_reported(tmp_path: Path) -> None:
     assert result.action is Action.SKIPPED
     assert result.site.line == 2
     assert "BASE" in result.reason
-    assert "skipped" in pin_human(report)
+    # Never skipped silently: an image pin cannot pin is work left undone.
+    assert f"{path}:2: failed: ${{BASE}} is not pinned" in failures_human(report.failures)
+    assert report.exit_code == EXIT_PARTIAL
 
 
 def test_image_built_from_part_of_an_arg_is_skipped_with_a_reason(tmp_path: Path) -> None:
@@ -94,6 +103,7 @@ def test_image_built_from_part_of_an_arg_is_skipped_with_a_reason(tmp_path: Path
     assert result.action is Action.SKIPPED
     assert "ARG" in result.reason
     assert path.read_text() == "ARG V=bookworm\nFROM debian:${V}\n"
+    assert report.exit_code == EXIT_PARTIAL
 
 
 def test_already_pinned_left_alone_then_updated(tmp_path: Path) -> None:
@@ -126,7 +136,12 @@ def test_update_moves_a_platform_manifest_pin_to_the_index(tmp_path: Path) -> No
 def test_platforms_missing_from_the_index_fail_naming_them(tmp_path: Path) -> None:
     path = _dockerfile(tmp_path, "FROM debian:bookworm\n")
     with pytest.raises(PlatformNotFoundError, match="linux/s390x") as info:
-        pin_paths([path], client=TableResolver(), platforms=parse_platforms("linux/amd64,linux/s390x"))
+        pin_paths(
+            [path],
+            client=TableResolver(),
+            platforms=parse_platforms("linux/amd64,linux/s390x"),
+            fail_fast=True,
+        )
     assert info.value.exit_code == EXIT_REGISTRY
     assert "Dockerfile:1" in str(info.value)
     assert "linux/amd64" not in str(info.value).split("has no manifest for")[1].split("(")[0]
@@ -137,7 +152,7 @@ def test_platforms_missing_from_the_index_fail_naming_them(tmp_path: Path) -> No
 def test_the_instructions_own_platform_is_required(tmp_path: Path) -> None:
     path = _dockerfile(tmp_path, "FROM --platform=linux/riscv64 debian:bookworm\n")
     with pytest.raises(PlatformNotFoundError, match="linux/riscv64"):
-        pin_paths([path], client=TableResolver())
+        pin_paths([path], client=TableResolver(), fail_fast=True)
     ok = _dockerfile(tmp_path, "FROM --platform=$BUILDPLATFORM debian:bookworm\n", "ok/Dockerfile")
     pin_paths([ok], client=TableResolver(), platforms=parse_platforms("linux/s390x"))
     assert DEBIAN.hex in ok.read_text()
@@ -167,12 +182,12 @@ def test_dry_run_writes_nothing_and_diffs(tmp_path: Path) -> None:
     assert '+    "docker.io/library/debian:bookworm": {' in diff
 
 
-def test_one_malformed_file_means_nothing_is_written(tmp_path: Path) -> None:
+def test_fail_fast_one_malformed_file_means_nothing_is_written(tmp_path: Path) -> None:
     good = _dockerfile(tmp_path, "FROM debian:bookworm\n", "good/Dockerfile")
     bad = _dockerfile(tmp_path, "FROM debian:bookworm\nFROM\n", "bad/Dockerfile")
     resolver = TableResolver()
     with pytest.raises(DockerfileError) as info:
-        pin_paths([tmp_path], client=resolver)
+        pin_paths([tmp_path], client=resolver, fail_fast=True)
     assert info.value.exit_code == EXIT_DOCKERFILE
     assert str(info.value).startswith(f"{bad}:2")
     assert resolver.calls == [], "parse everything before asking the network"
@@ -183,14 +198,14 @@ def test_one_malformed_file_means_nothing_is_written(tmp_path: Path) -> None:
 def test_invalid_reference_is_a_dockerfile_error(tmp_path: Path) -> None:
     path = _dockerfile(tmp_path, "FROM Debian:bookworm\n")
     with pytest.raises(DockerfileError, match=r"Dockerfile:1: .*lowercase"):
-        pin_paths([path], client=TableResolver())
+        pin_paths([path], client=TableResolver(), fail_fast=True)
 
 
-def test_registry_failure_writes_nothing(tmp_path: Path) -> None:
+def test_fail_fast_registry_failure_writes_nothing(tmp_path: Path) -> None:
     a = _dockerfile(tmp_path, "FROM debian:bookworm\n", "a/Dockerfile")
     b = _dockerfile(tmp_path, "FROM nothere:1\nFROM alsonot:2\n", "b/Dockerfile")
     with pytest.raises(RegistryError) as info:
-        pin_paths([tmp_path], client=TableResolver())
+        pin_paths([tmp_path], client=TableResolver(), fail_fast=True)
     message = str(info.value)
     assert f"{b}:1: nothere:1" in message
     assert f"{b}:2: alsonot:2" in message

@@ -89,5 +89,5 @@ def test_refresh_fails_closed(tmp_path: Path) -> None:
     moved_but_down = _moved()
     moved_but_down.fail["docker.io/library/alpine:3.20"] = RegistryUnreachableError("refused")
     with pytest.raises(RegistryError, match="refused"):
-        refresh_paths([tmp_path], client=moved_but_down)
+        refresh_paths([tmp_path], client=moved_but_down, fail_fast=True)
     assert path.read_bytes() == before
