@@ -20,6 +20,7 @@ import shutil
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from repro.build.backend import (
     BuildEvent,
@@ -30,6 +31,7 @@ from repro.build.backend import (
     parse_step,
 )
 from repro.build.capabilities import Capabilities
+from repro.build.dockerconfig import docker_extensions, rewrite_image_config, with_docker_extensions
 from repro.errors import BuildError, ProcessError
 from repro.process import Runner, StreamRunner, run, run_streaming
 
@@ -39,6 +41,9 @@ PROGRAM = "buildah"
 STORAGE_DRIVER = "vfs"
 _VERSION_RE = re.compile(r"version\s+(\S+)")
 _OUTPUT_TAIL_LINES = 30
+#: The name of the built image inside the build's private storage.
+_STORED_IMAGE = "localhost/repro-build:latest"
+_INTERMEDIATE_COMMENT_RE = re.compile(r"FROM [0-9a-f]{12,64}")
 
 
 def _toml_string(value: str) -> str:
@@ -84,6 +89,22 @@ def storage_conf(root: Path, runroot: Path) -> str:
     )
 
 
+def _without_intermediate_ids(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` without the history comments "FROM <id>" that name buildah's intermediate
+    images: in the Docker format those ids hash a random container host name, so they
+    would differ between two builds of the same input, and name nothing a user can pull."""
+    history = config.get("history")
+    if not isinstance(history, list):
+        return config
+    cleaned = [
+        {k: v for k, v in entry.items() if k != "comment"}
+        if isinstance(entry, dict) and _INTERMEDIATE_COMMENT_RE.fullmatch(str(entry.get("comment", "")))
+        else entry
+        for entry in history
+    ]
+    return {**config, "history": cleaned}
+
+
 class BuildahBackend:
     """Builds with ``buildah build`` (tested with 1.28).
 
@@ -117,17 +138,75 @@ class BuildahBackend:
         # looks for a file called "<<EOF"; ADD --checksum, COPY --link/--parents/--exclude,
         # RUN --network/--security are refused; an ADD of a git URL is fetched as a plain
         # HTTP download; RUN --mount=type=ssh runs without an agent (repro forwards none).
-        # The OCI format drops HEALTHCHECK, SHELL (RUN keeps using /bin/sh) and ONBUILD;
-        # STOPSIGNAL is kept.
-        return Capabilities(
+        # In the OCI format it drops HEALTHCHECK, SHELL (RUN even keeps using /bin/sh) and
+        # ONBUILD, so repro builds in the Docker format and carries those fields into the
+        # OCI config (see build()). (S604: "shell" is the SHELL instruction, not a subprocess.)
+        return Capabilities(  # noqa: S604
             engine=f"{PROGRAM} {self.version()}",
             secrets=True,
             cache_mounts=True,
             bind_mounts=True,
             tmpfs_mounts=True,
+            healthcheck=True,
+            shell=True,
             stopsignal=True,
+            onbuild=True,
             copy_chmod=True,
         )
+
+    @staticmethod
+    def _storage_argv(request: BuildRequest) -> list[str]:
+        work = request.workdir
+        return [
+            PROGRAM,
+            "--root",
+            str(work / "storage"),
+            "--runroot",
+            str(work / "run"),
+            "--storage-driver",
+            STORAGE_DRIVER,
+        ]
+
+    def _export(self, request: BuildRequest, env: Mapping[str, str]) -> None:
+        """Copy the built image from the private storage to ``request.output`` as OCI, with
+        the Docker-only config fields (HEALTHCHECK, ONBUILD, SHELL) the conversion drops."""
+        storage = self._storage_argv(request)
+        # Writing to a local layout needs no credentials; an empty auth file keeps buildah
+        # from reading (or failing on) the user's Docker configuration.
+        no_auth = request.workdir / "export-auth.json"
+        no_auth.write_text("{}")
+        try:
+            inspected = self._runner(
+                [*storage, "inspect", "--type", "image", _STORED_IMAGE], env=env, timeout=300
+            )
+            self._runner(
+                [
+                    *storage,
+                    "push",
+                    "--quiet",
+                    "--authfile",
+                    str(no_auth),
+                    _STORED_IMAGE,
+                    f"oci:{request.output}:{request.tag}",
+                ],
+                env=env,
+                timeout=request.timeout,
+            )
+        except ProcessError as exc:
+            raise BuildError(f"{PROGRAM} could not export the image it built: {exc}", hint=exc.hint) from exc
+        try:
+            docker_config = json.loads(inspected.stdout)["Docker"]["config"] or {}
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BuildError(
+                f"{PROGRAM} inspect gave no Docker config for the image it built: {exc}"
+            ) from exc
+        extensions = docker_extensions(docker_config)
+
+        def finish(config: dict[str, Any]) -> dict[str, Any]:
+            return _without_intermediate_ids(with_docker_extensions(config, extensions))
+
+        # The Docker format has no manifest annotations: they are added to the OCI manifest here.
+        rewrite_image_config(request.output, request.tag, finish, annotations=request.annotations)
 
     def command(self, request: BuildRequest) -> tuple[list[str], dict[str, str]]:
         """The argv and the extra environment that build ``request`` (files are written too)."""
@@ -147,14 +226,12 @@ class BuildahBackend:
         }
         epoch = str(request.source_date_epoch)
         argv = [
-            PROGRAM,
-            "--root",
-            str(root),
-            "--runroot",
-            str(runroot),
-            "--storage-driver",
-            STORAGE_DRIVER,
+            *self._storage_argv(request),
             "build",
+            # The Docker format keeps HEALTHCHECK, SHELL and ONBUILD (and makes RUN use SHELL);
+            # build() carries them into the OCI image.
+            "--format",
+            "docker",
             "--isolation",
             "chroot",
             "--layers",
@@ -168,8 +245,6 @@ class BuildahBackend:
         ]
         for name, value in request.build_args.items():
             argv += ["--build-arg", f"{name}={value}"]
-        for key, value in sorted(request.annotations.items()):
-            argv += ["--annotation", f"{key}={value}"]
         if request.target:
             argv += ["--target", request.target]
         if request.platform:
@@ -185,7 +260,7 @@ class BuildahBackend:
             argv += ["--cert-dir", str(cert_dir)]
         argv += [
             "-t",
-            f"oci:{request.output}:{request.tag}",
+            _STORED_IMAGE,
             "-f",
             str(request.dockerfile),
             str(request.context),
@@ -225,6 +300,7 @@ class BuildahBackend:
                 completed.stdout.decode("utf-8", "replace").rstrip().splitlines()[-_OUTPUT_TAIL_LINES:]
             )
             raise BuildError(f"{PROGRAM} build failed with exit code {completed.returncode}:\n{tail}")
+        self._export(request, env)
         return EngineOutput(
             layout=request.output,
             tag=request.tag,

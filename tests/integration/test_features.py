@@ -6,6 +6,10 @@ exit code. What buildah cannot build is refused before any build, by file:line.
 
 from __future__ import annotations
 
+import gzip
+import io
+import json
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -16,7 +20,9 @@ from repro.build.buildah import BuildahBackend
 from repro.build.pipeline import work_directory
 from repro.cli import main
 from repro.config import load_config
-from repro.errors import EXIT_USAGE, BuildError
+from repro.digest import Digest
+from repro.errors import EXIT_OK, EXIT_USAGE, BuildError
+from repro.oci.layout import ImageLayout
 from tests.programs import require_programs
 
 pytestmark = pytest.mark.buildah
@@ -31,6 +37,20 @@ def images(base_images: BaseImages, monkeypatch: pytest.MonkeyPatch) -> BaseImag
     monkeypatch.setenv("REPRO_INSECURE_REGISTRIES", base_images.host)
     monkeypatch.setenv("SOURCE_DATE_EPOCH", str(EPOCH))
     return base_images
+
+
+def layer_files(layout: Path, digest: Digest) -> dict[str, bytes]:
+    """The regular files of one layer: path -> content."""
+    data = ImageLayout.open(layout).read_blob(digest, max_size=1 << 30)
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    files: dict[str, bytes] = {}
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        for member in tar:
+            handle = tar.extractfile(member) if member.isfile() else None
+            if handle is not None:
+                files[member.name] = handle.read()
+    return files
 
 
 def context(tmp_path: Path, dockerfile: str, files: dict[str, str] | None = None) -> Path:
@@ -88,3 +108,38 @@ def test_what_buildah_is_declared_not_to_support_it_really_does_not(
     with work_directory() as workdir, pytest.raises(BuildError) as info:
         run_build(prepared, workdir, backend=BuildahBackend())
     assert engine_says in str(info.value)
+
+
+def test_healthcheck_shell_stopsignal_and_onbuild_are_in_the_image_config(
+    images: BaseImages, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ctx = context(
+        tmp_path,
+        f"FROM {images.busybox.pinned} AS base\n"
+        "HEALTHCHECK --interval=5s --timeout=3s --start-period=1s --retries=2 CMD wget -q -O- http://localhost/ || exit 1\n"
+        "FROM base\n"
+        'SHELL ["/bin/sh", "-c", "echo \\"$0\\" > /shell-ran"]\n'
+        "RUN through-the-shell\n"
+        "STOPSIGNAL SIGQUIT\n"
+        "ONBUILD RUN echo built on top\n",
+    )
+    out = tmp_path / "out"
+    assert main(["verify", str(ctx), "-o", f"oci:{out}:hc", "--json"]) == EXIT_OK
+    result = json.loads(capsys.readouterr().out)
+    assert result["reproducible"] is True
+    image = ImageLayout.open(out).image("hc")
+    config = image.config["config"]
+    # the fields as BuildKit writes them into an OCI config (durations in nanoseconds)
+    assert config["Healthcheck"] == {
+        "Test": ["CMD-SHELL", "wget -q -O- http://localhost/ || exit 1"],
+        "Interval": 5_000_000_000,
+        "Timeout": 3_000_000_000,
+        "StartPeriod": 1_000_000_000,
+        "Retries": 2,
+    }  # inherited from the stage it builds on
+    assert config["Shell"] == ["/bin/sh", "-c", 'echo "$0" > /shell-ran']
+    assert config["StopSignal"] == "SIGQUIT"
+    assert config["OnBuild"] == ["RUN echo built on top"]
+    # RUN went through the SHELL: the last layer holds what the shell wrote
+    files = layer_files(out, image.layers[-1].digest)
+    assert files["shell-ran"] == b"through-the-shell\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -12,17 +13,28 @@ import pytest
 from repro.build.backend import BuildEvent, BuildRequest, RegistrySettings, parse_step
 from repro.build.buildah import BuildahBackend, registries_conf
 from repro.errors import BuildError, ProcessError
+from repro.oci.layout import ImageLayout
 from repro.process import LineSink
+from tests.unit.build.fakes import write_image
 
 
 class Recorder:
-    """Plays buildah: answers --version and streams canned build output."""
+    """Plays buildah: answers --version, streams canned build output, answers inspect with
+    ``docker_config`` and writes a one-layer OCI image for push."""
 
-    def __init__(self, lines: Sequence[str] = (), returncode: int = 0, version: bytes = b"") -> None:
+    def __init__(
+        self,
+        lines: Sequence[str] = (),
+        returncode: int = 0,
+        version: bytes = b"",
+        docker_config: Mapping[str, object] | None = None,
+    ) -> None:
         self.lines = lines
         self.returncode = returncode
         self.version = version or b"buildah version 1.28.2 (image-spec 1.1.0-rc2, runtime-spec 1.0.2-dev)\n"
+        self.docker_config = dict(docker_config or {"Env": ["PATH=/bin"], "OnBuild": []})
         self.calls: list[tuple[list[str], dict[str, str]]] = []
+        self.commands: list[list[str]] = []
 
     def run(
         self,
@@ -34,6 +46,14 @@ class Recorder:
         timeout: float | None = None,
         check: bool = True,
     ) -> subprocess.CompletedProcess[bytes]:
+        self.commands.append(list(argv))
+        if "inspect" in argv:
+            answer = json.dumps({"Docker": {"config": self.docker_config}}).encode()
+            return subprocess.CompletedProcess(list(argv), 0, answer, b"")
+        if "push" in argv:
+            _, directory, tag = argv[-1].split(":")
+            write_image(Path(directory), tag, {"a": b"a"}, "/bin/sh -c true")
+            return subprocess.CompletedProcess(list(argv), 0, b"", b"")
         return subprocess.CompletedProcess(list(argv), 0, self.version, b"")
 
     def stream(
@@ -82,6 +102,7 @@ def test_command_is_the_reproducible_recipe_in_private_storage(tmp_path: Path) -
         "--runroot", str(work / "run"),
         "--storage-driver", "vfs",
         "build",
+        "--format", "docker",
         "--isolation", "chroot",
         "--layers",
         "--no-cache",
@@ -92,7 +113,7 @@ def test_command_is_the_reproducible_recipe_in_private_storage(tmp_path: Path) -
         "--build-arg", "VERSION=1.2",
         "--target", "final",
         "--platform", "linux/amd64",
-        "-t", f"oci:{tmp_path / 'out'}:v1",
+        "-t", "localhost/repro-build:latest",
         "-f", str(tmp_path / "ctx" / "Dockerfile"),
         str(tmp_path / "ctx"),
     ]  # fmt: skip
@@ -141,9 +162,7 @@ def test_annotations_auth_file_and_ca_files(tmp_path: Path) -> None:
             registries=(RegistrySettings("reg.example.com:5000", ca_file=ca),),
         )
     )
-    assert argv[argv.index("--annotation") : argv.index("--annotation") + 4] == [
-        "--annotation", "a=1", "--annotation", "b=2",
-    ]  # fmt: skip
+    assert "--annotation" not in argv  # the Docker format has none: added on export
     assert argv[argv.index("--authfile") + 1] == str(tmp_path / "config.json")
     cert_dir = Path(argv[argv.index("--cert-dir") + 1])
     assert (cert_dir / "reg.example.com_5000.crt").read_text() == "PEM"
@@ -212,3 +231,60 @@ def test_parse_step() -> None:
     )
     assert parse_step("--> 1234abcd", 1.0) is None
     assert parse_step("Trying to pull x...", 1.0) is None
+
+
+def test_docker_only_config_fields_are_carried_into_the_oci_image(tmp_path: Path) -> None:
+    healthcheck = {
+        "Test": ["CMD-SHELL", "wget -q -O- localhost || exit 1"],
+        "Interval": 5_000_000_000,
+        "Retries": 2,
+    }
+    recorder = Recorder(
+        docker_config={
+            "Env": ["PATH=/bin"],
+            "Healthcheck": healthcheck,
+            "Shell": ["/bin/sh", "-ec"],
+            "OnBuild": ["RUN echo child"],
+            "StopSignal": "SIGTERM",
+        }
+    )
+    backend(recorder).build(request(tmp_path))
+    work = tmp_path / "work"
+    storage = [
+        "buildah",
+        "--root",
+        str(work / "storage"),
+        "--runroot",
+        str(work / "run"),
+        "--storage-driver",
+        "vfs",
+    ]
+    assert recorder.commands[1:] == [
+        [*storage, "inspect", "--type", "image", "localhost/repro-build:latest"],
+        [
+            *storage,
+            "push",
+            "--quiet",
+            "--authfile",
+            str(work / "export-auth.json"),
+            "localhost/repro-build:latest",
+            f"oci:{tmp_path / 'out'}:v1",
+        ],
+    ]
+    config = ImageLayout.open(tmp_path / "out").image("v1").config["config"]
+    assert config["Healthcheck"] == healthcheck
+    assert config["Shell"] == ["/bin/sh", "-ec"]
+    assert config["OnBuild"] == ["RUN echo child"]
+    assert ImageLayout.open(tmp_path / "out").tags() == ["v1"]
+
+
+def test_annotations_are_added_to_the_oci_manifest(tmp_path: Path) -> None:
+    backend(Recorder()).build(request(tmp_path, annotations={"b": "2", "a": "1"}))
+    assert ImageLayout.open(tmp_path / "out").image("v1").manifest.annotations == {"a": "1", "b": "2"}
+
+
+def test_nothing_to_carry_leaves_the_pushed_image_as_it_is(tmp_path: Path) -> None:
+    backend(Recorder()).build(request(tmp_path))
+    image = ImageLayout.open(tmp_path / "out").image("v1")
+    assert "Healthcheck" not in image.config.get("config", {})
+    assert "OnBuild" not in image.config.get("config", {})

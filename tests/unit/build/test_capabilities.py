@@ -165,6 +165,9 @@ def test_buildah_declares_what_was_measured() -> None:
         "tmpfs_mounts",
         "stopsignal",
         "copy_chmod",
+        "healthcheck",
+        "shell",
+        "onbuild",
     }
 
 
