@@ -5,15 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from repro.cli._common import _load_config, _Parser, _print_json
 from repro.errors import EXIT_OK, UsageError
 from repro.images.location import is_local
-
-if TYPE_CHECKING:
-    pass
-
 
 # --- repro sbom ----------------------------------------------------------------------
 
@@ -26,26 +21,31 @@ def _cmd_sbom(args: argparse.Namespace) -> int:
     if args.json:
         raise UsageError("--json goes with 'repro sbom diff'; the SBOM itself is JSON")
     from repro.platform import Platform
-    from repro.sbom.generate import sbom_for_reference
+    from repro.sbom.formats import parse_outputs
+    from repro.sbom.generate import documents_for_reference
 
+    outputs = parse_outputs(args.output)
     platform = Platform.parse(args.platform) if args.platform else None
     config = None if is_local(args.image) else _load_config(args)
-    document = sbom_for_reference(
+    documents = documents_for_reference(
         args.image,
         config=config,
         dockerfile=args.dockerfile,
         platform=platform,
         name=args.name,
         validate_in_worker=True,  # safe: the repro command's main module is guarded
+        formats=[output.format for output in outputs],
     )
-    if args.output is None or str(args.output) == "-":
-        sys.stdout.buffer.write(document)
-        sys.stdout.flush()
-    else:
-        from repro.fsutil import atomic_write
+    from repro.fsutil import atomic_write
 
-        atomic_write(args.output, document)
-        print(f"repro sbom: wrote {args.output}", file=sys.stderr)
+    for output in outputs:
+        document = documents[output.format]
+        if output.path is None:
+            sys.stdout.buffer.write(document)
+            sys.stdout.flush()
+        else:
+            atomic_write(output.path, document)
+            print(f"repro sbom: wrote {output.format} to {output.path}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -82,20 +82,24 @@ def _cmd_sbom_diff(args: argparse.Namespace) -> int:
 def _add_sbom_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
     sbom = commands.add_parser(
         "sbom",
-        help="write a CycloneDX SBOM of an image; compare two SBOMs",
+        help="write the SBOM of an image (CycloneDX, SPDX, table); compare two SBOMs",
         description="Read IMAGE (oci:DIR[:TAG], or a registry reference, pulled and verified) layer by "
-        "layer and write its CycloneDX 1.6 JSON SBOM: distro packages, language packages, and the "
-        "executables no package owns, each with the layer that brought it. "
+        "layer and write its SBOM: distro packages, language packages, and the executables no package "
+        "owns, each with the layer that brought it, as CycloneDX 1.6 JSON, SPDX 2.3 JSON (both "
+        "validated before they are written) or a table. "
         "'repro sbom diff OLD NEW' lists packages added, removed, upgraded and downgraded between two "
         "SBOM files or images (Markdown, or JSON with --json).",
     )
     sbom.add_argument("image", metavar="IMAGE", help="oci:DIR[:TAG] or a registry reference; or 'diff'")
     sbom.add_argument("more", nargs="*", help=argparse.SUPPRESS)
     sbom.add_argument(
-        "-o", "--output", type=Path, metavar="FILE", help="write the SBOM to FILE (default: stdout)"
-    )
-    sbom.add_argument(
-        "--format", choices=("cyclonedx-json",), default="cyclonedx-json", help="output format (the only one)"
+        "-o",
+        "--output",
+        action="append",
+        default=[],
+        metavar="FORMAT[=FILE]",
+        help="write the SBOM in FORMAT (cyclonedx-json, spdx-json, table) to FILE or, without "
+        "=FILE, to stdout; repeat for several formats from one scan (default: cyclonedx-json)",
     )
     sbom.add_argument(
         "--dockerfile", type=Path, metavar="FILE", help="the Dockerfile it was built from: adds file:line"

@@ -83,6 +83,7 @@ class UnownedFile:
     size: int
     kind: str  # "executable" or "shared-library"
     origin: LayerOrigin | None
+    sha1: str = ""  # SPDX requires a SHA-1 of every file
 
 
 @dataclass(frozen=True)
@@ -198,7 +199,8 @@ def _property(name: str, value: str) -> dict[str, str]:
     return {"name": name, "value": value}
 
 
-def _origin_properties(origin: LayerOrigin | None) -> list[dict[str, str]]:
+def origin_properties(origin: LayerOrigin | None) -> list[dict[str, str]]:
+    """The ``repro:layer:*`` and ``repro:location`` properties of a layer origin."""
     if origin is None:
         return []
     props = [
@@ -269,7 +271,7 @@ def _package_component(item: InventoryComponent) -> dict[str, Any]:
         if key == LAYER_PROPERTY or not value:
             continue
         props.append(_property(key if ":" in key else f"repro:package:{key}", value))
-    props += _origin_properties(item.origin)
+    props += origin_properties(item.origin)
     component["properties"] = props
     if item.locations:
         component["evidence"] = {"occurrences": [{"location": f"/{loc}"} for loc in item.locations]}
@@ -285,7 +287,7 @@ def _file_component(item: UnownedFile) -> dict[str, Any]:
         "properties": [
             _property("repro:file:kind", item.kind),
             _property("repro:file:size", str(item.size)),
-            *_origin_properties(item.origin),
+            *origin_properties(item.origin),
         ],
     }
 
@@ -325,7 +327,8 @@ def image_purl(image: ImageInfo) -> str:
     )
 
 
-def _timestamp(created: str | None) -> str | None:
+def timestamp(created: str | None) -> str | None:
+    """An image config's ``created`` as ``YYYY-MM-DDTHH:MM:SSZ`` (UTC), or None."""
     if not created:
         return None
     try:
@@ -366,9 +369,9 @@ def build_document(inventory: Inventory) -> dict[str, Any]:
     image = inventory.image
     image_ref = image_purl(image)
     metadata: dict[str, Any] = {}
-    timestamp = _timestamp(image.created)
-    if timestamp is not None:
-        metadata["timestamp"] = timestamp
+    created = timestamp(image.created)
+    if created is not None:
+        metadata["timestamp"] = created
     metadata["tools"] = {"components": [{"type": "application", "name": "repro", "version": __version__}]}
     image_props = [
         _property("repro:image:digest", image.digest),

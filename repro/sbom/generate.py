@@ -1,6 +1,6 @@
 """``repro sbom``: read an image's layers once, run the catalogers, attribute every package
 to the layer (and Dockerfile line) that brought it, list the binaries no package owns,
-and write a validated CycloneDX 1.6 document.
+and write validated CycloneDX 1.6 and/or SPDX 2.3 documents (:mod:`repro.sbom.formats`).
 
     >>> layout = ImageLayout.open("out")                                   # doctest: +SKIP
     >>> document = generate_sbom(layout, layout.image("v1"), name="app")   # doctest: +SKIP
@@ -20,14 +20,21 @@ from repro.layers.filesystem import ImageFilesystem, is_shared_library_name
 from repro.oci.layout import Image, ImageLayout
 from repro.sbom.catalogers import ALL, prefetch_globs, track_globs
 from repro.sbom.catalogers.osrelease import OS_RELEASE_PATHS, find_distro
-from repro.sbom.cyclonedx import ImageInfo, Inventory, InventoryComponent, UnownedFile, render
+from repro.sbom.cyclonedx import ImageInfo, Inventory, InventoryComponent, UnownedFile
 from repro.sbom.model import LAYER_PROPERTY, CatalogContext, Cataloger, LayerOrigin, Package
 
 if TYPE_CHECKING:
     from repro.config import Config
     from repro.platform import Platform
 
-__all__ = ["MAX_UNOWNED_FILES", "generate_sbom", "inventory_image", "sbom_for_reference"]
+__all__ = [
+    "MAX_UNOWNED_FILES",
+    "documents_for_reference",
+    "generate_documents",
+    "generate_sbom",
+    "inventory_image",
+    "sbom_for_reference",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +111,18 @@ def _components(
     return components
 
 
+def _file_hashes(fs: ImageFilesystem, path: str) -> tuple[str, str]:
+    """(sha256, sha1) of a file in one read: CycloneDX names files by the first, SPDX needs both."""
+    import hashlib
+
+    sha256, sha1 = hashlib.sha256(), hashlib.sha1()  # noqa: S324 (SPDX's mandatory file checksum)
+    with fs.open(path) as stream:
+        while chunk := stream.read(1024 * 1024):
+            sha256.update(chunk)
+            sha1.update(chunk)
+    return sha256.hexdigest(), sha1.hexdigest()
+
+
 def _unowned(
     fs: ImageFilesystem, packages: Sequence[Package], origins: Sequence[LayerOrigin], max_listed: int
 ) -> tuple[list[UnownedFile], int]:
@@ -128,7 +147,8 @@ def _unowned(
     for entry in found:
         kind = "shared-library" if is_shared_library_name(entry.path) else "executable"
         origin = origins[entry.layer] if 0 <= entry.layer < len(origins) else None
-        unowned.append(UnownedFile(entry.path, fs.sha256(entry.path), entry.size, kind, origin))
+        sha256, sha1 = _file_hashes(fs, entry.path)
+        unowned.append(UnownedFile(entry.path, sha256, entry.size, kind, origin, sha1=sha1))
     return unowned, len(found)
 
 
@@ -181,6 +201,51 @@ def inventory_image(
     )
 
 
+def generate_documents(
+    layout: ImageLayout,
+    image: Image,
+    *,
+    formats: Sequence[str],
+    name: str | None,
+    repository_url: str | None = None,
+    tag: str | None = None,
+    dockerfile: Path | None = None,
+    catalogers: Sequence[Cataloger] = ALL,
+    max_unowned: int = MAX_UNOWNED_FILES,
+    validate_in_worker: bool = False,
+) -> dict[str, bytes]:
+    """The SBOM of ``image`` in each of ``formats`` (:data:`repro.sbom.formats.FORMATS`),
+    from one scan of its layers: format -> validated bytes; same image, same bytes.
+
+    ``name`` is the image's name in the SBOM (the last path component of its repository,
+    ``debian``); ``repository_url`` (``registry.example.com/team/app``) goes into its
+    ``pkg:oci`` purl when known. With ``dockerfile``, components get the ``file:line`` of
+    the instruction that made their layer.
+
+    ``validate_in_worker`` sets the CycloneDX validator up in a worker process while the
+    layers are read (about a second saved on two cores). The worker is started with
+    ``spawn``, which imports the calling program's ``__main__`` again: only a program whose
+    main module is guarded by ``if __name__ == "__main__"`` (the ``repro`` command is)
+    should ask for it.
+    """
+    from repro.sbom.cyclonedx import BackgroundValidator
+    from repro.sbom.formats import render_format
+
+    wants_cyclonedx = "cyclonedx-json" in formats
+    with BackgroundValidator(use_worker=validate_in_worker and wants_cyclonedx) as validator:
+        inventory = inventory_image(
+            layout,
+            image,
+            name=name,
+            repository_url=repository_url,
+            tag=tag,
+            dockerfile=dockerfile,
+            catalogers=catalogers,
+            max_unowned=max_unowned,
+        )
+        return {fmt: render_format(inventory, fmt, validator=validator) for fmt in dict.fromkeys(formats)}
+
+
 def generate_sbom(
     layout: ImageLayout,
     image: Image,
@@ -193,32 +258,74 @@ def generate_sbom(
     max_unowned: int = MAX_UNOWNED_FILES,
     validate_in_worker: bool = False,
 ) -> bytes:
-    """The CycloneDX 1.6 JSON SBOM of ``image``, validated; same image, same bytes.
+    """The CycloneDX 1.6 JSON SBOM of ``image``: :func:`generate_documents` for that format."""
+    return generate_documents(
+        layout,
+        image,
+        formats=("cyclonedx-json",),
+        name=name,
+        repository_url=repository_url,
+        tag=tag,
+        dockerfile=dockerfile,
+        catalogers=catalogers,
+        max_unowned=max_unowned,
+        validate_in_worker=validate_in_worker,
+    )["cyclonedx-json"]
 
-    ``name`` is the image's name in the SBOM (the last path component of its repository,
-    ``debian``); ``repository_url`` (``registry.example.com/team/app``) goes into its
-    ``pkg:oci`` purl when known. With ``dockerfile``, components get the ``file:line`` of
-    the instruction that made their layer.
 
-    ``validate_in_worker`` sets the validator up in a worker process while the layers are
-    read (about a second saved on two cores). The worker is started with ``spawn``, which
-    imports the calling program's ``__main__`` again: only a program whose main module is
-    guarded by ``if __name__ == "__main__"`` (the ``repro`` command is) should ask for it.
+def documents_for_reference(
+    text: str,
+    *,
+    config: Config | None = None,
+    dockerfile: Path | None = None,
+    platform: Platform | None = None,
+    name: str | None = None,
+    validate_in_worker: bool = False,
+    formats: Sequence[str] = ("cyclonedx-json",),
+) -> dict[str, bytes]:
+    """:func:`generate_documents` for an image location (``oci:DIR[:TAG]`` or a registry reference).
+
+    A registry image is pulled into a temporary layout (every blob verified) first; its
+    name and repository go into the image's ``pkg:oci`` purl. ``validate_in_worker`` is
+    :func:`generate_documents`'s.
     """
-    from repro.sbom.cyclonedx import BackgroundValidator
+    import tempfile
 
-    with BackgroundValidator(use_worker=validate_in_worker) as validator:
-        inventory = inventory_image(
+    from repro.images.location import LayoutLocation, RegistryLocation, parse_location, unsupported
+    from repro.images.store import RegistryStore
+
+    location = parse_location(text)
+    if isinstance(location, LayoutLocation):
+        layout = ImageLayout.open(location.directory)
+        image = layout.image(location.tag)
+        return generate_documents(
             layout,
             image,
-            name=name,
-            repository_url=repository_url,
-            tag=tag,
+            name=name or location.directory.resolve().name,
+            tag=location.tag,
             dockerfile=dockerfile,
-            catalogers=catalogers,
-            max_unowned=max_unowned,
+            validate_in_worker=validate_in_worker,
+            formats=formats,
         )
-        return render(inventory, validator=validator)
+    if not isinstance(location, RegistryLocation):
+        raise unsupported(location)
+    from repro.images.pull import pull_image
+    from repro.registry.client import RegistryClient
+
+    ref = location.ref
+    with tempfile.TemporaryDirectory(prefix="repro-sbom-") as tmp, RegistryClient(config) as client:
+        pull_image(RegistryStore(client, ref), Path(tmp), tag="image", platform=platform)
+        layout = ImageLayout.open(tmp)
+        return generate_documents(
+            layout,
+            layout.image("image"),
+            name=name or ref.path.rsplit("/", 1)[-1],
+            repository_url=ref.name,
+            tag=ref.tag,
+            dockerfile=dockerfile,
+            validate_in_worker=validate_in_worker,
+            formats=formats,
+        )
 
 
 def sbom_for_reference(
@@ -230,44 +337,12 @@ def sbom_for_reference(
     name: str | None = None,
     validate_in_worker: bool = False,
 ) -> bytes:
-    """:func:`generate_sbom` for an image location (``oci:DIR[:TAG]`` or a registry reference).
-
-    A registry image is pulled into a temporary layout (every blob verified) first; its
-    name and repository go into the image's ``pkg:oci`` purl. ``validate_in_worker`` is
-    :func:`generate_sbom`'s.
-    """
-    import tempfile
-
-    from repro.images.location import LayoutLocation, RegistryLocation, parse_location, unsupported
-    from repro.images.store import RegistryStore
-
-    location = parse_location(text)
-    if isinstance(location, LayoutLocation):
-        layout = ImageLayout.open(location.directory)
-        image = layout.image(location.tag)
-        return generate_sbom(
-            layout,
-            image,
-            name=name or location.directory.resolve().name,
-            tag=location.tag,
-            dockerfile=dockerfile,
-            validate_in_worker=validate_in_worker,
-        )
-    if not isinstance(location, RegistryLocation):
-        raise unsupported(location)
-    from repro.images.pull import pull_image
-    from repro.registry.client import RegistryClient
-
-    ref = location.ref
-    with tempfile.TemporaryDirectory(prefix="repro-sbom-") as tmp, RegistryClient(config) as client:
-        pull_image(RegistryStore(client, ref), Path(tmp), tag="image", platform=platform)
-        layout = ImageLayout.open(tmp)
-        return generate_sbom(
-            layout,
-            layout.image("image"),
-            name=name or ref.path.rsplit("/", 1)[-1],
-            repository_url=ref.name,
-            tag=ref.tag,
-            dockerfile=dockerfile,
-            validate_in_worker=validate_in_worker,
-        )
+    """The CycloneDX SBOM of ``oci:DIR[:TAG]`` or a registry reference (:func:`documents_for_reference`)."""
+    return documents_for_reference(
+        text,
+        config=config,
+        dockerfile=dockerfile,
+        platform=platform,
+        name=name,
+        validate_in_worker=validate_in_worker,
+    )["cyclonedx-json"]

@@ -34,6 +34,10 @@ def _canonical(text: str) -> str | None:
         info = _licensing().validate(text)
     except (ExpressionError, TypeError, ValueError):  # ExpressionParseError is an ExpressionError
         return None  # the expression is not SPDX
+    except AttributeError:
+        # license-expression 30.x fails this way on some invalid keys ("MIT/X11") while
+        # reporting them: whatever the reason, the text is not an SPDX expression.
+        return None
     if info.errors or not info.normalized_expression:
         return None
     return str(info.normalized_expression)

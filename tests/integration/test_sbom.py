@@ -171,8 +171,8 @@ def test_sbom_matches_dpkg_and_syft(extended_image: tuple[Path, Path]) -> None:
 def test_sbom_is_deterministic_and_cli_writes_it(extended_image: tuple[Path, Path], tmp_path: Path) -> None:
     layout_dir, _ = extended_image
     first, second = tmp_path / "a.json", tmp_path / "b.json"
-    assert main(["sbom", f"oci:{layout_dir}:ext", "-o", str(first)]) == 0
-    assert main(["sbom", f"oci:{layout_dir}:ext", "-o", str(second)]) == 0
+    assert main(["sbom", f"oci:{layout_dir}:ext", "-o", f"cyclonedx-json={first}"]) == 0
+    assert main(["sbom", f"oci:{layout_dir}:ext", "-o", f"cyclonedx-json={second}"]) == 0
     assert first.read_bytes() == second.read_bytes()
     document = json.loads(first.read_bytes())
     assert document["metadata"]["timestamp"] == "2024-01-01T00:00:00Z"
@@ -186,7 +186,10 @@ def test_sbom_of_a_registry_image_and_diff(
     config = tmp_path / "repro.toml"
     config.write_text(f'[registries."{base_images.host}"]\ninsecure = true\n')
     out = tmp_path / "debian.json"
-    assert main(["--config", str(config), "sbom", base_images.debian.by_digest, "-o", str(out)]) == 0
+    assert (
+        main(["--config", str(config), "sbom", base_images.debian.by_digest, "-o", f"cyclonedx-json={out}"])
+        == 0
+    )
     document = json.loads(out.read_bytes())
     component = document["metadata"]["component"]
     assert component["purl"] == (
@@ -197,9 +200,76 @@ def test_sbom_of_a_registry_image_and_diff(
     assert (os_component["name"], os_component["version"]) == ("debian", "12")
 
     busybox = tmp_path / "busybox.json"
-    assert main(["--config", str(config), "sbom", base_images.busybox.reference, "-o", str(busybox)]) == 0
+    assert (
+        main(
+            [
+                "--config",
+                str(config),
+                "sbom",
+                base_images.busybox.reference,
+                "-o",
+                f"cyclonedx-json={busybox}",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["sbom", "diff", str(out), str(busybox), "--json"]) == 0
     diff = json.loads(capsys.readouterr().out)
     assert {p["name"] for p in diff["removed"]} >= {"libc6", "bash", "dpkg"}
     assert diff["added"] == []
+
+
+def syft_spdx_packages(layout_dir: Path) -> dict[str, dict[str, object]]:
+    """syft's SPDX document of the image: purl -> package."""
+    out = subprocess.run(
+        [str(SYFT), f"oci-dir:{layout_dir}", "-o", "spdx-json", "-q"],
+        capture_output=True,
+        check=True,
+        timeout=600,
+    ).stdout
+    packages = {}
+    for package in json.loads(out)["packages"]:
+        purls = [
+            r["referenceLocator"] for r in package.get("externalRefs", []) if r["referenceType"] == "purl"
+        ]
+        if purls:
+            packages[purls[0]] = package
+    return packages
+
+
+@pytest.mark.slow
+@pytest.mark.buildah
+def test_spdx_is_valid_and_agrees_with_syft_and_cyclonedx(
+    extended_image: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from spdx_tools.spdx.parser.parse_anything import parse_file
+    from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
+
+    layout_dir, _ = extended_image
+    spdx_path, cdx_path = tmp_path / "sbom.spdx.json", tmp_path / "sbom.cdx.json"
+    image = f"oci:{layout_dir}:ext"
+    assert main(["sbom", image, "-o", f"spdx-json={spdx_path}", "-o", f"cyclonedx-json={cdx_path}"]) == 0
+    assert validate_full_spdx_document(parse_file(str(spdx_path)), "SPDX-2.3") == []
+
+    again = tmp_path / "again.spdx.json"
+    assert main(["sbom", image, "-o", f"spdx-json={again}"]) == 0
+    assert again.read_bytes() == spdx_path.read_bytes()
+
+    ours = {}
+    for package in json.loads(spdx_path.read_bytes())["packages"]:
+        for ref in package.get("externalRefs", []):
+            ours[ref["referenceLocator"]] = package
+    cdx_purls = {c["purl"] for c in components(cdx_path.read_bytes()) if "purl" in c}
+    assert {purl for purl in ours if not purl.startswith("pkg:oci/")} == cdx_purls
+
+    syft = syft_spdx_packages(layout_dir)
+    syft_debs = {(p["name"], p["versionInfo"]) for purl, p in syft.items() if purl.startswith("pkg:deb/")}
+    our_debs = {(p["name"], p["versionInfo"]) for purl, p in ours.items() if purl.startswith("pkg:deb/")}
+    assert our_debs == syft_debs
+    for purl, package in syft.items():
+        if purl.startswith(("pkg:pypi/", "pkg:npm/")):
+            assert any(
+                (p["name"], p.get("versionInfo")) == (package["name"], package["versionInfo"])
+                for p in ours.values()
+            ), purl

@@ -103,7 +103,7 @@ def test_an_invalid_document_is_an_internal_error() -> None:
 def test_cli_writes_the_sbom(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     debian_image(tmp_path / "img")
     out = tmp_path / "sbom.json"
-    assert main(["sbom", f"oci:{tmp_path / 'img'}:t", "-o", str(out)]) == 0
+    assert main(["sbom", f"oci:{tmp_path / 'img'}:t", "-o", f"cyclonedx-json={out}"]) == 0
     assert json.loads(out.read_bytes())["metadata"]["component"]["name"] == "img"
     assert main(["sbom", "diff", str(out), str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["unchanged"] == 5
