@@ -3,9 +3,11 @@
 Where it comes from, later entries winning:
 
 1. built-in defaults;
-2. the first ``repro.toml`` or ``pyproject.toml`` with a ``[tool.repro]`` table found
-   in the starting directory (the Dockerfile's) or its parents — or exactly the file given
-   with ``--config FILE`` / ``REPRO_CONFIG=FILE``;
+2. exactly the file given with ``--config FILE`` / ``REPRO_CONFIG=FILE``; else the first
+   ``repro.toml`` or ``pyproject.toml`` with a ``[tool.repro]`` table found in a starting
+   directory (the Dockerfile's, then the build context's; the current directory for a
+   command that names no file) or its parents, up to the root of the git repository that
+   holds it;
 3. ``REPRO_*`` environment variables;
 4. command-line flags (applied by the CLI with :func:`dataclasses.replace`).
 
@@ -22,7 +24,8 @@ Per-registry settings are tables keyed by registry host::
     ca_file = "certs/ca.pem"
 
 In ``repro.toml`` the keys sit at the top level; in ``pyproject.toml`` under
-``[tool.repro]`` (so ``[tool.repro.registries."docker.io"]``).
+``[tool.repro]`` (so ``[tool.repro.registries."docker.io"]``). A ``repro.toml`` that
+holds the ``[tool.repro…]`` tables pasted from a ``pyproject.toml`` is read the same way.
 
 The policy gate has its own table (see :class:`PolicyConfig`)::
 
@@ -41,15 +44,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import logging
 import math
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from repro.errors import ConfigError
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_CONCURRENCY = 16
 DEFAULT_TIMEOUT = 30.0
@@ -134,12 +140,25 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
     return kind.__name__
 
 
+def _unknown_keys(unknown: set[str], known: set[str], where: str) -> ConfigError:
+    """'unknown key(s) …', with the known key each one most likely meant."""
+    import difflib
+
+    names = []
+    for key in sorted(unknown):
+        close = difflib.get_close_matches(key, sorted(known), n=1)
+        names.append(f"{key} (did you mean {close[0]}?)" if close else key)
+    return ConfigError(
+        f"{where}: unknown key(s) {', '.join(names)}", hint=f"known keys: {', '.join(sorted(known))}"
+    )
+
+
 def _registry_from_table(host: str, raw: object, base_dir: Path, where: str) -> RegistryConfig:
     here = f'{where}: registries."{host}"'
     table: dict[str, object] = _expect(raw, dict, here)
     unknown = set(table) - _REGISTRY_KEYS
     if unknown:
-        raise ConfigError(f"{here}: unknown key(s) {', '.join(sorted(unknown))}")
+        raise _unknown_keys(unknown, _REGISTRY_KEYS, here)
     mirrors = tuple(
         _expect(m, str, f"{here}.mirrors[]")
         for m in _expect(table.get("mirrors", []), list, f"{here}.mirrors")
@@ -196,7 +215,7 @@ def _policy_from_table(raw: object, base_dir: Path, where: str) -> PolicyConfig:
     table: dict[str, object] = _expect(raw, dict, here)
     unknown = set(table) - _POLICY_KEYS
     if unknown:
-        raise ConfigError(f"{here}: unknown key(s) {', '.join(sorted(unknown))}")
+        raise _unknown_keys(unknown, _POLICY_KEYS, here)
     severity_table: dict[str, object] = _expect(table.get("severity", {}), dict, f"{here}.severity")
     severity = {}
     for rule, level in severity_table.items():
@@ -239,7 +258,7 @@ def from_mapping(data: Mapping[str, object], *, base_dir: Path, where: str) -> C
     """Validate a parsed ``[tool.repro]`` (or repro.toml) table."""
     unknown = set(data) - _TOP_KEYS
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+        raise _unknown_keys(unknown, _TOP_KEYS, where)
     registries_table = _expect(data.get("registries", {}), dict, f"{where}: registries")
     registries = {
         host: _registry_from_table(host, table, base_dir, where) for host, table in registries_table.items()
@@ -271,17 +290,38 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def _table_of(path: Path) -> dict[str, Any] | None:
     """The repro table in ``path``, or None when a pyproject.toml has none."""
     data = _read_toml(path)
+    if path.name != "pyproject.toml" and "tool" not in data:
+        return data
+    tool = data.get("tool", {})
+    table = tool.get("repro") if isinstance(tool, dict) else None
     if path.name == "pyproject.toml":
-        tool = data.get("tool", {})
-        table = tool.get("repro") if isinstance(tool, dict) else None
         if table is None:
             return None
         return dict(_expect(table, dict, f"{path}: [tool.repro]"))
-    return data
+    # A repro.toml with the [tool.repro] block pasted from a pyproject.toml: the same
+    # settings, one level down. Anything beside it would be ignored, so it is refused.
+    others = sorted(set(data) - {"tool"}) + sorted(f"tool.{k}" for k in tool if k != "repro")
+    if table is None or others:
+        raise ConfigError(
+            f"{path}: a repro.toml holds repro's keys at the top level or under [tool.repro], not "
+            + (f"{', '.join(others)} beside [tool.repro]" if table is not None else "other [tool.*] tables"),
+            hint='in repro.toml write [registries."HOST"] (or [tool.repro.registries."HOST"]); '
+            "[tool.*] tables of other tools belong in pyproject.toml",
+        )
+    return dict(_expect(table, dict, f"{path}: [tool.repro]"))
+
+
+def _is_repository_root(directory: Path) -> bool:
+    return (directory / ".git").exists()
 
 
 def find_config_file(start: Path) -> Path | None:
-    """The first repro.toml, or pyproject.toml with [tool.repro], in start or its parents."""
+    """The first repro.toml, or pyproject.toml with [tool.repro], in start or its parents.
+
+    The search stops at the root of the git repository ``start`` is in (the directory with
+    ``.git``): a file above it belongs to something else. Outside a repository it goes up
+    to ``/``.
+    """
     start = start.resolve()
     directory = start if start.is_dir() else start.parent
     for candidate_dir in (directory, *directory.parents):
@@ -289,6 +329,8 @@ def find_config_file(start: Path) -> Path | None:
             candidate = candidate_dir / name
             if candidate.is_file() and (name == "repro.toml" or _table_of(candidate) is not None):
                 return candidate
+        if _is_repository_root(candidate_dir):
+            return None
     return None
 
 
@@ -329,12 +371,13 @@ def _apply_env(config: Config, environ: Mapping[str, str]) -> Config:
 
 
 def load_config(
-    start: Path | None = None,
+    start: Path | Sequence[Path] | None = None,
     *,
     explicit: Path | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Config:
-    """Load the configuration that applies to ``start`` (a Dockerfile or directory).
+    """Load the configuration that applies to ``start``: a Dockerfile or directory, or several
+    tried in order (the Dockerfile, then the build context); none: the current directory.
 
     ``explicit`` (``--config``) wins over ``REPRO_CONFIG``, which wins over discovery.
     """
@@ -349,11 +392,20 @@ def load_config(
         if table is None:
             raise ConfigError(f"{path}: has no [tool.repro] table")
     else:
-        path = find_config_file(start or Path.cwd())
-        table = _table_of(path) if path is not None else None
+        starts = [start] if isinstance(start, Path) else list(start or ())
+        table = None
+        # The current directory only when the command names no file: a project's Dockerfile
+        # must not pick up the settings of whatever directory the command runs in.
+        for candidate in starts or [Path.cwd()]:
+            path = find_config_file(candidate)
+            if path is not None:
+                table = _table_of(path)
+                break
     if path is not None and table is not None:
+        logger.info("configuration: %s", path)
         config = from_mapping(table, base_dir=path.parent, where=str(path))
         config = dataclasses.replace(config, source=path)
     else:
+        logger.info("configuration: none found (defaults)")
         config = Config()
     return _apply_env(config, env)

@@ -28,10 +28,12 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def _load_config(args: argparse.Namespace, start: Path | None = None) -> Config:
+def _load_config(args: argparse.Namespace, *starts: Path) -> Config:
+    """The configuration for the files the command works on (the Dockerfile, then the
+    build context), else the current directory's; ``--config`` wins."""
     from repro.config import load_config
 
-    return load_config(start, explicit=args.config)
+    return load_config(starts, explicit=args.config)
 
 
 def _print_json(data: object, out: TextIO | None = None) -> None:

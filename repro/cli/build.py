@@ -91,7 +91,9 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
     spec = _build_spec(args, output_required=True)
     _warn_secret_build_args(dict(spec.build_args))
-    result = build(spec, config=_load_config(args, spec.dockerfile_path), progress=_Progress(args.verbose))
+    result = build(
+        spec, config=_load_config(args, spec.dockerfile_path, spec.context), progress=_Progress(args.verbose)
+    )
     if args.json:
         _print_json(result.to_json())
     else:
@@ -112,7 +114,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     concurrent = False if args.sequential else None
     result = verify(
         spec,
-        config=_load_config(args, spec.dockerfile_path),
+        config=_load_config(args, spec.dockerfile_path, spec.context),
         progress=_Progress(args.verbose),
         concurrent=concurrent,
     )

@@ -271,8 +271,10 @@ class RegistryClient:
         is not tried again by this client.
         """
         candidates = endpoints(self.config, domain, path)
+        failures: list[str] = []
         for endpoint in candidates[:-1]:
             if endpoint.domain in self._dead_mirrors:
+                failures.append(f"mirror {endpoint.source}: unreachable")
                 continue
             try:
                 with self._slots(endpoint.domain):
@@ -283,9 +285,19 @@ class RegistryClient:
                 if isinstance(exc, RegistryUnreachableError):
                     # Not worth another round of retries for every later request.
                     self._dead_mirrors.add(endpoint.domain)
-                logger.info("mirror %s: %s; trying the next source", endpoint.source, exc)
-        with self._slots(candidates[-1].domain):
-            return operation(candidates[-1])
+                    failures.append(f"mirror {endpoint.source}: unreachable ({exc})")
+                else:
+                    failures.append(f"mirror {endpoint.source} answered 404 (it does not have {path})")
+                # Said without -v: a mirror that lacks what it should mirror is a set-up problem.
+                logger.warning("%s; trying the next source", failures[-1])
+        try:
+            with self._slots(candidates[-1].domain):
+                return operation(candidates[-1])
+        except RegistryError as exc:
+            if not failures:
+                raise
+            # The origin's error alone would hide that the mirrors were tried first.
+            raise type(exc)(f"{exc}; before it: {'; '.join(failures)}", hint=exc.hint) from exc
 
     # -- resolve ------------------------------------------------------------------------
 

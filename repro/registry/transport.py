@@ -36,6 +36,7 @@ from repro import __version__
 from repro.config import Config
 from repro.digest import Digest
 from repro.errors import ConfigError, RegistryError, RegistryUnreachableError
+from repro.registry.hints import KINDS, connection_failure_kind, unreachable_hint
 
 logger = logging.getLogger(__name__)
 
@@ -364,9 +365,12 @@ class Transport:
                 )
             except requests.exceptions.SSLError as exc:
                 # Certificate problems do not go away by trying again.
+                kind = connection_failure_kind(exc)
                 raise RegistryUnreachableError(
                     f"{domain}: {describe_connection_error(exc)}",
-                    hint=f'set ca_file under [registries."{domain}"], or insecure = true if it speaks plain http',
+                    hint=unreachable_hint(
+                        "tls" if kind not in ("tls-untrusted", "tls-plain-http") else kind, domain
+                    ),
                 ) from exc
             except (requests.ConnectionError, requests.Timeout) as exc:
                 reason = describe_connection_error(exc)
@@ -374,8 +378,12 @@ class Transport:
                     attempt, status=None, retry_after=None, elapsed=self._clock() - start
                 )
                 if delay is None:
+                    kind = connection_failure_kind(exc)
                     raise RegistryUnreachableError(
-                        f"{domain}: cannot reach {api_host(domain)}: {reason} (after {attempt} attempts)"
+                        f"{domain}: cannot reach {api_host(domain)}: {KINDS[kind]}"
+                        + (f" ({reason})" if reason.lower() not in KINDS[kind].lower() else "")
+                        + f" (after {attempt} attempts)",
+                        hint=unreachable_hint(kind, domain, timeout=self.config.timeout),
                     ) from exc
                 logger.debug("%s %s: %s; retrying in %.2f s", method, redact_url(url), reason, delay)
                 self._sleep(delay)

@@ -222,3 +222,74 @@ def test_invalid_policy_tables_are_rejected(tmp_path: Path, text: str, message: 
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path, environ={})
     assert message in str(info.value)
+
+
+def readme_config_block() -> str:
+    from tests.conftest import repo_root
+
+    text = (repo_root() / "README.md").read_text()
+    start = text.index("```toml\n[tool.repro]\n") + len("```toml\n")
+    return text[start : text.index("```", start)]
+
+
+def test_the_readme_block_pasted_into_repro_toml_is_accepted(tmp_path: Path) -> None:
+    write(tmp_path / "repro.toml", readme_config_block())
+    config = load_config(tmp_path, environ={})
+    assert config.source == tmp_path / "repro.toml"
+    assert config.registry("127.0.0.1:5000").insecure
+    assert config.registry("docker.io").mirrors == ("127.0.0.1:5000/hub",)
+    assert config.lockfile == tmp_path / "repro.lock"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('timeout = 3\n[tool.repro]\nlockfile = "x"\n', r"not timeout beside \[tool.repro\]"),
+        ("[tool.black]\nline-length = 1\n", r"not other \[tool.\*\] tables"),
+        ("[tool.repro]\ntimeout = 3\n[tool.ruff]\nx = 1\n", r"not tool.ruff beside"),
+    ],
+)
+def test_a_repro_toml_mixing_layouts_says_what_to_change(tmp_path: Path, text: str, message: str) -> None:
+    write(tmp_path / "repro.toml", text)
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_config(tmp_path, environ={})
+    assert caught.value.hint is not None
+    assert "[registries." in caught.value.hint
+
+
+def test_unknown_keys_name_the_likely_one(tmp_path: Path) -> None:
+    write(tmp_path / "repro.toml", '[registries."h"]\ninsecur = true\n')
+    with pytest.raises(ConfigError, match=r"insecur \(did you mean insecure\?\)") as caught:
+        load_config(tmp_path, environ={})
+    assert caught.value.hint is not None
+    assert "mirrors" in caught.value.hint
+
+
+def test_search_stops_at_the_repository_root(tmp_path: Path) -> None:
+    write(tmp_path / "repro.toml", '[registries."outside.example"]\ninsecure = true\n')
+    (tmp_path / "repo" / ".git").mkdir(parents=True)
+    dockerfile = write(tmp_path / "repo" / "app" / "Dockerfile", "FROM scratch\n")
+    assert find_config_file(dockerfile) is None
+    assert load_config(dockerfile, environ={}) == Config()
+    write(tmp_path / "repo" / "repro.toml", '[registries."inside.example"]\ninsecure = true\n')
+    assert find_config_file(dockerfile) == tmp_path / "repo" / "repro.toml"
+
+
+def test_found_from_the_dockerfile_or_context_wherever_the_command_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "project"
+    (project / ".git").mkdir(parents=True)
+    write(project / "repro.toml", '[registries."127.0.0.1:5000"]\ninsecure = true\n')
+    context = project / "ctx"
+    context.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    write(elsewhere / "repro.toml", "timeout = 1\n")
+    monkeypatch.chdir(elsewhere)
+    # a Dockerfile outside the project (-f) and the project's context: the context's file
+    dockerfile = write(tmp_path / "dockerfiles" / "Dockerfile", "FROM scratch\n")
+    config = load_config((dockerfile, context), environ={})
+    assert config.source == project / "repro.toml"
+    assert config.registry("127.0.0.1:5000").insecure
+    # a command that names no file: the current directory's
+    assert load_config(None, environ={}).source == elsewhere / "repro.toml"

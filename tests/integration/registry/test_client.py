@@ -254,3 +254,31 @@ def test_resolved_to_json(client: RegistryClient, base_images: BaseImages) -> No
     assert document["ref"] == base_images.multi.reference
     assert document["pinned"] == base_images.multi.pinned
     assert {p["platform"] for p in document["platforms"]} == {"linux/amd64", "linux/arm64"}
+
+
+def test_unreachable_registry_says_what_happened_and_names_the_mirror_404(
+    registry: RunningRegistry, fresh_registry: RunningRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    host = registry.host
+    dead = fresh_registry.host
+    fresh_registry.kill()
+    with (
+        _client(host, mirrors={dead: (f"{host}/empty",)}) as client,
+        pytest.raises(RegistryUnreachableError) as caught,
+    ):
+        client.resolve(parse_reference(f"{dead}/app:1"))
+    message = str(caught.value)
+    assert "connection refused" in message
+    assert f"mirror {host}/empty answered 404 (it does not have app)" in message
+    assert caught.value.hint.startswith("check the port")
+    assert f'[registries."{dead}"] mirrors' in caught.value.hint
+    # said at the default log level, not only with -v
+    assert any(r.levelname == "WARNING" and "answered 404" in r.getMessage() for r in caplog.records)
+
+
+def test_a_name_that_does_not_resolve_is_called_a_dns_failure() -> None:
+    with _client() as client, pytest.raises(RegistryUnreachableError) as caught:
+        client.resolve(parse_reference("registry.does-not-exist.invalid/app:1"))
+    assert "no DNS answer" in str(caught.value)
+    assert caught.value.hint.startswith("the name does not resolve")
+    assert "REPRO_REGISTRY_MIRRORS=registry.does-not-exist.invalid=" in caught.value.hint
