@@ -41,7 +41,7 @@ def _cmd_release(args: argparse.Namespace) -> int:
         push=args.push,
         previous_sbom=args.previous_sbom,
     )
-    config = _load_config(args, options.dockerfile_path, options.context)
+    config = _load_config(args, options.dockerfile_path, options.build.context)
     try:
         report = release(options, config=config, progress=ConsoleProgress(verbose=args.verbose))
     except ReleaseError as err:
