@@ -296,6 +296,7 @@ EXIT_RELEASE_POLICY = 33
 EXIT_RELEASE_SIGN = 34
 EXIT_RELEASE_PUSH = 35
 EXIT_RELEASE_VERIFY = 36
+EXIT_RELEASE_SOURCE = 37
 
 
 class ReleaseError(Error):
@@ -374,7 +375,15 @@ class ReleaseVerifyError(ReleaseError):
     stage = "verify-image"
 
 
+class ReleaseSourceError(ReleaseError):
+    """The work tree differs from the commit provenance would name (release stage ``source``)."""
+
+    exit_code = EXIT_RELEASE_SOURCE
+    stage = "source"
+
+
 _RELEASE_ERRORS: dict[str, type[ReleaseError]] = {
+    "source": ReleaseSourceError,
     "pin": ReleasePinError,
     "build": ReleaseBuildError,
     "sbom": ReleaseSbomError,

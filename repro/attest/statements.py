@@ -197,19 +197,43 @@ def invocation_id(env: Mapping[str, str] | None = None) -> str | None:
 
 @dataclass(frozen=True)
 class SourceContext:
-    """The build context as a git checkout: repository URL, commit, and optional ref."""
+    """The build context as a git checkout: commit, remote URL and ref when known, and
+    whether the work tree differed from the commit (``changed``: those paths, relative to
+    the repository root)."""
 
-    repository: str
+    repository: str | None
     commit: str
     ref: str | None = None
+    dirty: bool = False
+    changed: tuple[str, ...] = ()
 
     @property
-    def uri(self) -> str:
+    def uri(self) -> str | None:
+        if self.repository is None:
+            return None
         base = self.repository if self.repository.startswith("git+") else f"git+{self.repository}"
         return f"{base}@{self.ref}" if self.ref else base
 
     def descriptor(self) -> dict[str, Any]:
-        return {"uri": self.uri, "digest": {"gitCommit": self.commit}}
+        """A SLSA ResourceDescriptor: the remote as ``uri`` (or the name ``source``), the commit."""
+        found: dict[str, Any] = {"uri": self.uri} if self.uri is not None else {"name": "source"}
+        found["digest"] = {"gitCommit": self.commit}
+        return found
+
+
+#: How many changed paths provenance lists (it always says how many there were).
+MAX_CHANGED_LISTED: Final = 100
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """The build context directory as it was built: its in-toto ``dirHash`` and file count."""
+
+    dir_hash: str
+    files: int
+
+    def descriptor(self) -> dict[str, Any]:
+        return {"name": "build-context", "digest": {"dirHash": self.dir_hash}}
 
 
 @dataclass(frozen=True)
@@ -219,10 +243,27 @@ class BaseImage:
     reference: str
     digest: Digest
 
+    @property
+    def uri(self) -> str:
+        """``pkg:docker/NAMESPACE/NAME@sha256%3A…?repository_url=HOST`` (a package URL)."""
+        from packageurl import PackageURL
+
+        from repro.reference import parse_reference
+
+        ref = parse_reference(self.reference)
+        namespace, _, name = ref.path.rpartition("/")
+        purl = PackageURL(
+            type="docker", namespace=namespace or None, name=name, qualifiers={"repository_url": ref.domain}
+        )
+        # The version is the digest, its colon percent-encoded as the purl spec's examples
+        # spell it (packageurl-python leaves it bare).
+        text = str(purl.to_string())
+        head, _, qualifiers = text.partition("?")
+        return f"{head}@{self.digest.algorithm}%3A{self.digest.hex}?{qualifiers}"
+
     def descriptor(self) -> dict[str, Any]:
-        name = self.reference.split("@", 1)[0]
         return {
-            "uri": f"{name}@{self.digest}",
+            "uri": self.uri,
             "digest": {self.digest.algorithm: self.digest.hex},
             "annotations": {"reference": self.reference},
         }
@@ -239,6 +280,7 @@ class ProvenanceInputs:
     platforms: tuple[str, ...] = ()
     build_args: Mapping[str, str] = field(default_factory=dict)
     context: SourceContext | None = None
+    build_context: BuildContext | None = None
     base_images: tuple[BaseImage, ...] = ()
     source_date_epoch: int | None = None
     #: Digests of the independent builds (two when verified by building twice).
@@ -265,9 +307,13 @@ def slsa_provenance(
     internal: dict[str, Any] = {}
     if inputs.source_date_epoch is not None:
         internal["sourceDateEpoch"] = inputs.source_date_epoch
+    if inputs.build_context is not None or inputs.context is not None:
+        internal["buildContext"] = _context_parameters(inputs.context, inputs.build_context)
     dependencies = [image.descriptor() for image in inputs.base_images]
     if inputs.context is not None:
         dependencies.append(inputs.context.descriptor())
+    if inputs.build_context is not None:
+        dependencies.append(inputs.build_context.descriptor())
     build_definition: dict[str, Any] = {
         "buildType": BUILD_TYPE,
         "externalParameters": external,
@@ -298,6 +344,25 @@ def slsa_provenance(
         run_details["byproducts"] = byproducts
     predicate = {"buildDefinition": build_definition, "runDetails": run_details}
     return Statement(tuple(subjects), SLSA_PROVENANCE_V1, predicate)
+
+
+def _context_parameters(source: SourceContext | None, built: BuildContext | None) -> dict[str, Any]:
+    """What was built, against what the source names: the context's digest, whether the
+    git work tree was dirty and which paths differed from the commit."""
+    found: dict[str, Any] = {}
+    if built is not None:
+        found["digest"] = {"dirHash": built.dir_hash}
+        found["files"] = built.files
+    if source is None:
+        found["git"] = False
+        return found
+    found["git"] = True
+    found["gitCommit"] = source.commit
+    found["dirty"] = source.dirty
+    if source.changed:
+        found["changed"] = sorted(source.changed)[:MAX_CHANGED_LISTED]
+        found["changedCount"] = len(source.changed)
+    return found
 
 
 # -- CycloneDX and reproducibility ---------------------------------------------------------

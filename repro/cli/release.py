@@ -40,6 +40,7 @@ def _cmd_release(args: argparse.Namespace) -> int:
         policy_dirs=tuple(args.policy or ()),
         push=args.push,
         previous_sbom=args.previous_sbom,
+        allow_dirty=args.allow_dirty,
     )
     config = _load_config(args, options.dockerfile_path, options.build.context)
     try:
@@ -82,11 +83,12 @@ def _add_release_command(commands: argparse._SubParsersAction[_Parser]) -> None:
     rel = commands.add_parser(
         "release",
         help="pin check, build twice, SBOM, policy, sign, push, verify: fail-closed",
-        description="Release CONTEXT as --image: check that every image is pinned, build twice and "
+        description="Release CONTEXT as --image: refuse a git work tree that differs from its commit, "
+        "check that every image is pinned, build twice and "
         "require one digest, write the SBOM, run the release policies, sign SLSA provenance, the SBOM "
         "and the reproducibility attestation, push the image with its referrers by digest, verify it "
         "from there as a consumer would, and only then write the tag. The first stage that fails stops "
-        "the release: nothing is signed or pushed after it, and the exit code names the stage (30-36, "
+        "the release: nothing is signed or pushed after it, and the exit code names the stage (30-37, "
         "see the README). Without --push the release goes to the OCI layout ./dist, signed with a local "
         "key made on first use in ./.repro. Prints a Markdown summary (or JSON with --json) and appends "
         "it to $GITHUB_STEP_SUMMARY when that is set.",
@@ -136,6 +138,11 @@ def _add_release_command(commands: argparse._SubParsersAction[_Parser]) -> None:
         "--previous-sbom",
         metavar="FILE|REF",
         help="the previous release's SBOM (file, oci:DIR[:TAG] or image): report package changes",
+    )
+    rel.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="release a work tree that differs from its git commit (the provenance says dirty: true)",
     )
     rel.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     rel.add_argument(

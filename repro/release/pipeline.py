@@ -29,7 +29,6 @@ import dataclasses
 import json
 import logging
 import os
-import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -58,8 +57,9 @@ from repro.release.report import ReleaseReport, StageRecord
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import ec
 
+    from repro.attest.provenance import SourceState
     from repro.attest.sign import Signer
-    from repro.attest.statements import BaseImage, SourceContext, Statement
+    from repro.attest.statements import Statement
     from repro.attest.verify import TrustPolicy
     from repro.build.backend import Backend, BuildEvent
     from repro.config import Config
@@ -116,6 +116,7 @@ class ReleaseOptions:
     push: str | None = None
     previous_sbom: str | None = None
     workdir: Path = Path()
+    allow_dirty: bool = False
 
     @property
     def dockerfile_path(self) -> Path:
@@ -305,6 +306,7 @@ def release(
     from repro.build.pipeline import work_directory
 
     with work_directory("repro-release-") as work:
+        source = _source_stage(stages, options, destination, runner)
         _pin_stage(stages, options, config)
         built = _build_stage(
             stages, options, config=config, image=image, backend=backend, work=work, report=report
@@ -332,7 +334,7 @@ def release(
             sbom=sbom,
             signing=signing,
             report=report,
-            runner=runner,
+            source=source,
         )
         _publish(
             stages,
@@ -347,6 +349,41 @@ def release(
             report=report,
         )
     return report
+
+
+def _source_stage(
+    stages: _Stages, options: ReleaseOptions, destination: Destination, runner: Runner
+) -> SourceState:
+    from repro.attest.provenance import dirty_summary, inspect_source
+
+    with stages.stage("source") as st:
+        st.step(f"reading the git state and digest of {options.build.context}")
+        # repro's own outputs in the context are not changes to the source.
+        outputs = [options.workdir / DEFAULT_DIST, options.workdir / KEY_DIR]
+        if isinstance(destination.location, LayoutLocation):
+            outputs.append(destination.location.directory)
+        source = inspect_source(options.build.context, runner, exclude=outputs)
+        git = source.git
+        st.details = {
+            "dirHash": source.context.dir_hash,
+            "files": source.context.files,
+            "gitCommit": git.commit if git else None,
+            "dirty": git.dirty if git else None,
+            "changed": list(git.changed[:100]) if git else [],
+        }
+        if git is not None and git.dirty:
+            if not options.allow_dirty:
+                raise CheckFailedError(
+                    f"{options.build.context}: the work tree differs from commit {git.commit[:12]} "
+                    f"({dirty_summary(git)}); provenance would name a commit that was not built",
+                    hint="commit or stash the changes, or pass --allow-dirty (the provenance then says dirty: true)",
+                )
+            stages.report.notes.append(
+                f"released from a dirty work tree ({dirty_summary(git)}); the provenance says so"
+            )
+        where = f"commit {git.commit[:12]}{' (dirty)' if git.dirty else ''}" if git else "no git checkout"
+        st.summary = f"{where}, context dirHash {source.context.dir_hash[:12]} ({source.context.files} files)"
+        return source
 
 
 def _pin_stage(stages: _Stages, options: ReleaseOptions, config: Config) -> None:
@@ -585,7 +622,7 @@ def _sign_stage(
     sbom: bytes,
     signing: _Signing,
     report: ReleaseReport,
-    runner: Runner,
+    source: SourceState,
 ) -> list[Artifact]:
     from repro.attest.referrers import referrer_manifest
     from repro.attest.sign import keyless_signer, sign_statements
@@ -598,7 +635,7 @@ def _sign_stage(
             signer = keyless_signer(token=options.identity_token, staging=options.staging)
         report.signer = signer.description
         statements = build_statements(
-            options, image=image, built=built, built_image=built_image, sbom=sbom, runner=runner
+            options, image=image, built=built, built_image=built_image, sbom=sbom, source=source
         )
         st.step(f"signing {len(statements)} statement(s) ({signer.description})")
         bundles = sign_statements(signer, statements)
@@ -635,61 +672,27 @@ def build_statements(
     built: _Built,
     built_image: Image,
     sbom: bytes,
-    runner: Runner = run,
+    source: SourceState | None = None,
 ) -> list[Statement]:
-    """The three statements a release signs: SLSA provenance, the SBOM, reproducibility."""
-    from repro.attest.statements import (
-        ProvenanceInputs,
-        ReproducibilityInputs,
-        cyclonedx_statement,
-        image_subjects,
-        reproducibility_statement,
-        slsa_provenance,
-    )
-    from repro.reproduce.verify import VARIATIONS
+    """The three statements a release signs (see :func:`repro.attest.provenance.release_statements`)."""
+    from repro.attest.provenance import ReleaseBuild, base_images, release_statements
 
-    first, second = built.result.builds
-    subjects = image_subjects(image.name, built_image.digest)
-    provenance = slsa_provenance(
-        subjects,
-        ProvenanceInputs(
+    return release_statements(
+        ReleaseBuild(
+            name=image.name,
+            digest=built_image.digest,
+            builds=built.result.builds,
+            started=built.started,
+            finished=built.finished,
             dockerfile=_relative(options.dockerfile_path, options.build.context),
-            started_on=built.started,
-            finished_on=built.finished,
+            source=source,
+            base_images=base_images(options.dockerfile_path, options.build.build_args),
             target=options.build.target,
             platforms=(options.build.platform,) if options.build.platform else (),
             build_args=options.build.build_args,
-            context=git_source(options.build.context, runner),
-            base_images=base_images(options),
-            source_date_epoch=first.source_date_epoch,
-            build_digests=(first.digest, second.digest),
-            scrubbed=first.scrubbed,
-            engine_version=first.engine_version,
         ),
+        sbom,
     )
-    variations = {
-        v.label: {
-            "environment": dict(v.environment),
-            "umask": f"{v.umask:04o}" if v.umask is not None else None,
-            "copyContext": v.copy_context,
-        }
-        for v in VARIATIONS
-    }
-    normalizer = {
-        key: str(value)
-        for key, value in first.normalizer.items()
-        if isinstance(value, str | int) and not isinstance(value, bool)
-    }
-    reproducible = reproducibility_statement(
-        subjects,
-        ReproducibilityInputs(
-            digests=(first.digest, second.digest),
-            variations=variations,
-            source_date_epoch=first.source_date_epoch,
-            normalizer=normalizer,
-        ),
-    )
-    return [provenance, cyclonedx_statement(subjects, sbom), reproducible]
 
 
 def _relative(path: Path, base: Path) -> str:
@@ -697,50 +700,6 @@ def _relative(path: Path, base: Path) -> str:
         return path.resolve().relative_to(base.resolve()).as_posix()
     except ValueError:
         return path.as_posix()
-
-
-def base_images(options: ReleaseOptions) -> tuple[BaseImage, ...]:
-    """Every external image of the Dockerfile that is pinned, by the reference written."""
-    from repro.attest.statements import BaseImage
-    from repro.dockerfile import build_stage_graph, parse
-    from repro.reference import parse_reference
-
-    path = options.dockerfile_path
-    graph = build_stage_graph(parse(path.read_bytes(), filename=str(path)), options.build.build_args)
-    found: dict[str, BaseImage] = {}
-    for use in graph.external_images():
-        if use.expanded is None:
-            continue
-        try:
-            ref = parse_reference(use.expanded)
-        except Error:
-            continue
-        if ref.digest is not None:
-            found.setdefault(use.expanded, BaseImage(use.expanded, ref.digest))
-    return tuple(found.values())
-
-
-_USERINFO = re.compile(r"^([a-z][a-z0-9+.-]*://)[^@/]*@", re.IGNORECASE)
-
-
-def git_source(context: Path, runner: Runner = run) -> SourceContext | None:
-    """The context's git checkout (origin URL without credentials, HEAD commit), if any."""
-    from repro.attest.statements import SourceContext
-
-    def git(*args: str) -> str | None:
-        try:
-            completed = runner(["git", "-C", str(context), *args], timeout=30, check=False)
-        except Error:
-            return None
-        if completed.returncode != 0:
-            return None
-        return completed.stdout.decode("utf-8", "replace").strip() or None
-
-    commit = git("rev-parse", "HEAD")
-    url = git("config", "--get", "remote.origin.url")
-    if commit is None or url is None:
-        return None
-    return SourceContext(repository=_USERINFO.sub(r"\1", url), commit=commit)
 
 
 # -- publishing ----------------------------------------------------------------------------

@@ -38,7 +38,7 @@ __all__ = [
 #: Bumped only when a key of the JSON report changes meaning; new keys do not bump it.
 REPORT_VERSION: Final = 1
 #: The stages in the order they run; ``tag`` is the last write (registry: after verify-image).
-STAGES: Final = ("pin", "build", "sbom", "policy", "sign", "push", "verify-image", "tag")
+STAGES: Final = ("source", "pin", "build", "sbom", "policy", "sign", "push", "verify-image", "tag")
 #: Lines of the not-reproducible diff report kept in the Markdown summary.
 MAX_DIFF_LINES: Final = 80
 

@@ -17,8 +17,11 @@ from devtools.testbed import BaseImages, RunningRegistry
 from devtools.testbed.images import skopeo_copy
 from devtools.testbed.proxy import FaultProxy, Hook, SeenRequest
 from repro import errors
-from repro.attest.keys import write_keypair
+from repro.attest.keys import load_public_key, write_keypair
+from repro.attest.provenance import context_dir_hash
 from repro.attest.referrers import BUNDLE_ARTIFACT_TYPE
+from repro.attest.statements import SLSA_PROVENANCE_V1
+from repro.attest.verify import KeyTrust, verify_image
 from repro.cli import main
 from repro.config import Config, RegistryConfig
 from repro.digest import Digest
@@ -118,6 +121,25 @@ def test_release_signs_pushes_and_verifies(
     verified = capsys.readouterr().out.splitlines()
     assert len(verified) == 3
 
+    # The provenance says what was built: no git here, so the context's dirHash only, and
+    # the base image as a package URL.
+    with client_for(images.host) as client:
+        result = verify_image(target, KeyTrust(load_public_key(key.with_suffix(".pub"))), client=client)
+    [provenance] = [v.statement for v in result.verified if v.predicate_type == SLSA_PROVENANCE_V1]
+    definition = provenance.predicate["buildDefinition"]
+    context = context_dir_hash(app)
+    assert definition["internalParameters"]["buildContext"] == {
+        "digest": {"dirHash": context.dir_hash},
+        "files": 2,
+        "git": False,
+    }
+    base = parse_reference(images.busybox.pinned)
+    uris = [d.get("uri") for d in definition["resolvedDependencies"]]
+    assert (
+        f"pkg:docker/{base.path}@sha256%3A{base.digest.hex if base.digest else ''}?repository_url={base.domain}"
+        in uris
+    )
+
 
 def test_a_build_that_is_not_reproducible_is_not_released(
     images: BaseImages, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -135,7 +157,7 @@ def test_a_build_that_is_not_reproducible_is_not_released(
     data = json.loads(report.read_text())
     assert data["status"] == "failed"
     assert data["error"]["exit_code"] == EXIT_RELEASE_BUILD
-    assert [s["name"] for s in data["stages"]] == ["pin", "build"]
+    assert [s["name"] for s in data["stages"]] == ["source", "pin", "build"]
     assert data["attestations"] == []
     assert not (tmp_path / "dist").exists()
 
@@ -149,7 +171,7 @@ def test_the_policy_gate_stops_a_release_before_signing(
     captured = capsys.readouterr()
     assert code == EXIT_RELEASE_POLICY
     data = json.loads(captured.out)
-    assert [s["name"] for s in data["stages"]] == ["pin", "build", "sbom", "policy"]
+    assert [s["name"] for s in data["stages"]] == ["source", "pin", "build", "sbom", "policy"]
     assert data["stages"][-1]["status"] == "failed"
     assert any(f["id"] == "REPRO-USER-001" for f in data["policy"]["findings"])
     assert data["signer"] is None

@@ -38,7 +38,7 @@ from repro.release import (
     release,
     write_json_report,
 )
-from repro.release.pipeline import git_source, image_name, sbom_counts
+from repro.release.pipeline import image_name, sbom_counts
 from repro.sbom.diff import diff_sboms
 
 DIGEST = "sha256:" + "a" * 64
@@ -80,7 +80,7 @@ def test_a_cause_that_is_not_a_repro_error_keeps_its_text() -> None:
 
 def test_release_exit_codes_are_distinct_and_in_their_own_range() -> None:
     codes = [value for name, value in vars(errors).items() if name.startswith("EXIT_RELEASE_")]
-    assert sorted(codes) == list(range(30, 37))
+    assert sorted(codes) == list(range(30, 38))
 
 
 # -- destinations ------------------------------------------------------------------------------
@@ -137,10 +137,10 @@ def test_an_unpinned_base_stops_the_release_at_the_pin_stage(tmp_path: Path) -> 
     assert "debian:bookworm is not pinned" in str(error)
     report = error.report
     assert isinstance(report, ReleaseReport)
-    assert [(s.name, s.status) for s in report.stages] == [("pin", "failed")]
+    assert [(s.name, s.status) for s in report.stages] == [("source", "passed"), ("pin", "failed")]
     assert report.error is not None
     assert report.error["exit_code"] == EXIT_RELEASE_PIN
-    assert [e.kind for e in events] == ["start", "step", "failed"]
+    assert [e.kind for e in events] == ["start", "step", "done", "start", "step", "failed"]
     assert not (tmp_path / "dist").exists()
     assert "local signing key" in report.notes[0]  # made before the build, said so
 
@@ -215,7 +215,7 @@ SBOM_NEW = {
 
 def released_report() -> ReleaseReport:
     report = ReleaseReport(image="registry.example/app:1.0", destination="registry.example/app:1.0")
-    for name in ("pin", "build", "sbom", "policy", "sign", "push", "verify-image", "tag"):
+    for name in ("source", "pin", "build", "sbom", "policy", "sign", "push", "verify-image", "tag"):
         report.stages.append(StageRecord(name, "passed", 1.25, f"{name} ok"))
     report.digest = DIGEST
     report.digests = (DIGEST, DIGEST)
@@ -314,32 +314,3 @@ def test_live_progress_rewrites_one_status_line_per_stage() -> None:
     assert text.count("\n") == 1  # one finished line; the updates rewrote it in place
     assert text.endswith("ok build           3.0 s  reproducible\n")
     assert "\r\033[K" in text
-
-
-# -- provenance source ------------------------------------------------------------------------------
-
-
-def test_git_source_strips_credentials_from_the_remote(tmp_path: Path) -> None:
-    import subprocess
-    from collections.abc import Mapping, Sequence
-
-    answers = {
-        "rev-parse": b"0123abcd\n",
-        "config": b"https://user:ghp_secret@github.com/acme/app.git\n",
-    }
-
-    def runner(
-        argv: Sequence[str],
-        *,
-        input: bytes | None = None,
-        env: Mapping[str, str] | None = None,
-        cwd: Path | None = None,
-        timeout: float | None = None,
-        check: bool = True,
-    ) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.CompletedProcess(list(argv), 0, answers[argv[3]], b"")
-
-    source = git_source(tmp_path, runner)
-    assert source is not None
-    assert source.repository == "https://github.com/acme/app.git"
-    assert source.commit == "0123abcd"

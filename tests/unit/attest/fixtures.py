@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from repro.attest.statements import (
     BaseImage,
+    BuildContext,
     ProvenanceInputs,
     ReproducibilityInputs,
     SourceContext,
@@ -31,6 +32,7 @@ PROVENANCE = ProvenanceInputs(
     platforms=("linux/amd64",),
     build_args={"VERSION": "1.2.3", "NPM_TOKEN": "s3cr3t-npm", "DB_PASSWORD": "hunter2", "api_key": "k"},
     context=SourceContext("https://github.com/example/app", "a" * 40, "refs/heads/main"),
+    build_context=BuildContext("5" * 64, 12),
     base_images=(BaseImage("debian:bookworm@sha256:" + "4" * 64, BASE),),
     source_date_epoch=1714564800,
     build_digests=(IMAGE, IMAGE),
