@@ -210,6 +210,8 @@ class Dockerfile:
     directives: tuple[Directive, ...]
     instructions: tuple[Instruction, ...]
     tokens: tuple[Token, ...] = field(repr=False)
+    #: ``FILE:LINE: message`` for what a lenient parse accepted but BuildKit may refuse.
+    warnings: tuple[str, ...] = ()
 
     def directive(self, name: str) -> Directive | None:
         for directive in self.directives:
@@ -260,7 +262,9 @@ class _Node:
 
 
 class _Parser:
-    def __init__(self, data: bytes, filename: str) -> None:
+    def __init__(self, data: bytes, filename: str, *, lenient: bool = False) -> None:
+        self.lenient = lenient
+        self.warnings: list[str] = []
         self.data = data
         self.filename = filename
         self.text = _decode(data, filename)
@@ -314,6 +318,7 @@ class _Parser:
             directives=tuple(self.directives),
             instructions=tuple(self.instructions),
             tokens=tuple(self.tokens()),
+            warnings=tuple(self.warnings),
         )
 
     def logical_line(self, index: int) -> int:
@@ -367,12 +372,17 @@ class _Parser:
                     continued_from = index + 1
             index += 1
         if continued_from:
-            raise self.error(
-                continued_from,
-                f"the file ends inside a line continuation: nothing follows the {self.escape!r} "
-                "that ends this line",
-            )
+            self.unterminated(continued_from)
         return self.instruction(first, index, segments)
+
+    def unterminated(self, line: int) -> None:
+        error = self.error(
+            line,
+            f"the file ends inside a line continuation: nothing follows the {self.escape!r} that ends this line",
+        )
+        if not self.lenient:
+            raise error
+        self.warnings.append(str(error))  # BuildKit builds it; the instruction ends there
 
     def possible_directive(self, index: int, body: int, content: str) -> None:
         """BuildKit's DirectiveParser: directives until the first line that is not one."""
@@ -902,10 +912,16 @@ def _check_instruction(instruction: Instruction, parser: _Parser) -> None:
     if len(args) == 3 and args[1].text.lower() == "as":
         name = args[2].text.lower()
         if not _STAGE_NAME_RE.fullmatch(name):
-            raise parser.error(
+            error = parser.error(
                 line,
                 f"invalid name for build stage: {args[2].text!r}, name can't start with a number or contain symbols",
             )
+            if parser.lenient:
+                # Engines differ (buildah takes "platform-arm/v7", an ARG is expanded):
+                # a text tool only needs to know the stage's name.
+                parser.warnings.append(str(error))
+                return
+            raise error
     elif len(args) != 1:
         raise parser.error(line, "FROM requires either one or three arguments: FROM IMAGE [AS NAME]")
 
@@ -952,18 +968,20 @@ def _split_lines(text: str) -> Iterator[_Line]:
         start = end
 
 
-def parse(data: bytes, *, filename: str = "Dockerfile") -> Dockerfile:
+def parse(data: bytes, *, filename: str = "Dockerfile", lenient: bool = False) -> Dockerfile:
     """Parse the bytes of a Dockerfile.
 
     ``filename`` is only used in error messages, which read ``FILENAME:LINE: message``.
     Raises :class:`~repro.errors.DockerfileError` for input that is not UTF-8 text, a bad
     ``escape`` directive, an unterminated heredoc, a JSON array with non-strings, a
     ``FROM`` without an image, a malformed flag, or a file that ends inside a line
-    continuation.
+    continuation. With ``lenient`` (a text tool such as ``pin``), a file that ends
+    inside a continuation and a stage name some engines accept are warnings instead
+    (:attr:`Dockerfile.warnings`).
     """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise TypeError("parse() takes the Dockerfile's bytes")
     from repro.dockerfile.files import collector_paused
 
     with collector_paused():
-        return _Parser(bytes(data), filename).run()
+        return _Parser(bytes(data), filename, lenient=lenient).run()

@@ -64,6 +64,11 @@ SCRATCH = "scratch"
 # "$NAME", "${NAME}", "${NAME:-default}", "${NAME-default}": the image is the ARG's value.
 _WHOLE_ARG_RE = re.compile(r"\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)(:?-[^}]*)?\})")
 _GO_INT_RE = re.compile(r"[+-]?[0-9]+")
+# An image that ends with a plain ARG: "rust:${VARIANT}", "nginx:1.20$patch"; group 3 set
+# when the ARG has a modifier (not a place to write a digest).
+_TRAILING_ARG_RE = re.compile(r"\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)(:?[-+?][^}]*)?\})$")
+# "${IMAGE:-ubuntu:xenial}" as the whole default of ARG IMAGE.
+_SELF_DEFAULT_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):?-([^}$]*)\}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +111,10 @@ class ImageUse:
     skip_reason: str = ""
     platform: str | None = None
     stage: int | None = None
+    #: With ``arg_default_span`` (or alone, for the image token itself): the digest is
+    #: appended to those bytes rather than replacing them with the whole reference, as
+    #: for ``ARG VARIANT=1.60`` + ``FROM rust:${VARIANT}`` (Renovate's way).
+    append: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +161,8 @@ class StageGraph:
     global_args: tuple[GlobalArg, ...]
     stage_references: tuple[StageReference, ...]
     images: tuple[ImageUse, ...]
+    #: ``FILE:LINE: message`` for what a lenient build accepted (see build_stage_graph).
+    warnings: tuple[str, ...] = ()
 
     def external_images(self) -> list[ImageUse]:
         """Images pulled from a registry, in file order (the ``# syntax=`` image first)."""
@@ -167,7 +178,9 @@ class StageGraph:
 
 
 class _Builder:
-    def __init__(self, df: Dockerfile, build_args: Mapping[str, str]) -> None:
+    def __init__(self, df: Dockerfile, build_args: Mapping[str, str], *, lenient: bool = False) -> None:
+        self.lenient = lenient
+        self.warnings: list[str] = list(df.warnings)
         self.df = df
         self.build_args = dict(build_args)
         self.lexer = ShellLexer(df.escape)
@@ -184,6 +197,13 @@ class _Builder:
     def error(self, line: int, message: str) -> DockerfileError:
         return DockerfileError(f"{self.df.filename}:{line}: {message}")
 
+    def soft(self, line: int, message: str) -> None:
+        """An error that touches no image reference: a warning when lenient."""
+        error = self.error(line, message)
+        if not self.lenient:
+            raise error
+        self.warnings.append(str(error))
+
     def span_text(self, span: Span) -> str:
         return self.df.data[span.start : span.end].decode("utf-8")
 
@@ -196,17 +216,18 @@ class _Builder:
             raise self.error(line, "the Dockerfile has no FROM: there is no stage to build")
         for ins in instructions[:first_from]:
             if ins.keyword != "ARG":
-                raise self.error(
+                self.soft(
                     ins.start_line,
                     f"no build stage in current context: {ins.keyword} comes before the first FROM",
                 )
+                continue
             self.meta_arg(ins)
 
         froms = [i for i, ins in enumerate(instructions) if ins.keyword == "FROM"]
         names: list[str | None] = []
         for at in froms:
             args = instructions[at].arguments
-            names.append(args[2].text.lower() if len(args) == 3 else None)
+            names.append(self.stage_name(args[2].text) if len(args) == 3 else None)
 
         stages: list[Stage] = []
         for index, at in enumerate(froms):
@@ -223,7 +244,17 @@ class _Builder:
             global_args=tuple(self.global_args),
             stage_references=tuple(self.references),
             images=tuple(sorted(self.images, key=lambda use: use.span.start)),
+            warnings=tuple(self.warnings),
         )
+
+    def stage_name(self, text: str) -> str:
+        """A stage's name, lower case; a lenient build expands ARGs in it (``AS ${NAME}``)."""
+        if self.lenient and "$" in text:
+            try:
+                return self.lexer.process(text, self.env).result.lower()
+            except (ShellSyntaxError, UnknownVariableError):
+                pass
+        return text.lower()
 
     # -- directives and global ARGs ----------------------------------------------------
 
@@ -328,6 +359,7 @@ class _Builder:
                 expanded = result.result
 
         base_stage = None
+        place = self.arg_default_span(base.text, expanded) if expanded else None
         if expanded is not None and expanded in earlier:
             base_stage = len(earlier) - 1 - earlier[::-1].index(expanded)
         elif expanded != SCRATCH:
@@ -338,16 +370,17 @@ class _Builder:
                     text=self.span_text(base.span),
                     span=base.span,
                     expanded=expanded,
-                    arg_default_span=self.arg_default_span(base.text, expanded) if expanded else None,
+                    arg_default_span=place,
                     skip_reason=skip_reason,
                     platform=platform,
                     stage=index,
+                    append=self.appends(base.text, place),
                 )
             )
         args = ins.arguments
         return Stage(
             index=index,
-            name=args[2].text.lower() if len(args) == 3 else None,
+            name=self.stage_name(args[2].text) if len(args) == 3 else None,
             base=base.text,
             base_span=base.span,
             base_expanded=expanded,
@@ -358,19 +391,50 @@ class _Builder:
         )
 
     def arg_default_span(self, text: str, expanded: str) -> Span | None:
-        """The bytes of the ARG default that alone supplies ``expanded``, if there is one."""
+        """The bytes of the ARG default that alone supplies ``expanded``, if there is one.
+
+        That is an ARG whose literal default is the whole image (``FROM ${BASE}``), or,
+        when lenient, the end of it (``FROM rust:${VARIANT}``: the digest is appended to
+        the default). ``ARG IMAGE=${IMAGE:-ubuntu:xenial}`` counts as the literal inside.
+        """
         match = _WHOLE_ARG_RE.fullmatch(text)
+        if match is None and self.lenient:
+            match = _TRAILING_ARG_RE.search(text)
+            if match is None or match.group(3):
+                return None
         if match is None:
             return None
         name = match.group(1) or match.group(2)
         arg = self.last_global(name)
         if arg is None or arg.overridden or arg.default is None or arg.default_span is None:
             return None
-        if arg.value != expanded or not arg.value:
+        whole = match.start() == 0
+        if arg.value is None or (whole and (arg.value != expanded or not arg.value)):
             return None
-        if _unquote(arg.default) != arg.value:
-            return None  # the default is built from other ARGs or escapes: not a literal
-        return arg.default_span
+        if not expanded.endswith(arg.value):
+            return None
+        default = _unquote(arg.default)
+        if default == arg.value:
+            return arg.default_span
+        inner = _SELF_DEFAULT_RE.fullmatch(default)
+        if self.lenient and inner is not None and inner.group(1) == name and inner.group(2) == arg.value:
+            # ARG IMAGE=${IMAGE:-ubuntu:xenial}: the literal after ":-" is the place.
+            end = arg.default_span.end - (1 if default != arg.default else 0) - 1  # before "}"
+            return Span(end - len(inner.group(2).encode()), end)
+        return None  # the default is built from other ARGs or escapes: not a literal
+
+    def appends(self, text: str, place: Span | None) -> bool:
+        """Whether the digest is appended (not the whole reference written) where it goes.
+
+        True when the image ends with an ARG that is only part of it (``rust:${VARIANT}``),
+        or, lenient, when it ends with literal text after ARGs (``${REG}.io/lib/${REG}:29``):
+        then the image token itself takes the digest.
+        """
+        if not self.lenient or "$" not in text or _WHOLE_ARG_RE.fullmatch(text):
+            return False
+        if _TRAILING_ARG_RE.search(text) is not None:
+            return place is not None  # no literal default to write into: no place at all
+        return not text.endswith("}") and re.search(r"\$[A-Za-z_][A-Za-z0-9_]*$", text) is None
 
     # -- COPY --from and RUN --mount from= ----------------------------------------------
 
@@ -385,6 +449,9 @@ class _Builder:
                 processed = self.lexer.process(value, {}).result
             except ShellSyntaxError as exc:
                 raise self.error(ins.start_line, f"--from={value}: {exc}") from None
+            if processed != value and self.lenient:
+                self.copy_from_variable(stage, ins, flag, names)
+                continue
             if processed != value:
                 raise self.error(
                     ins.start_line,
@@ -392,6 +459,39 @@ class _Builder:
                     "using ARG from global scope as a workaround",
                 )
             self.reference("copy-from", stage, ins, flag, start=0, end=len(value), names=names)
+
+    def copy_from_variable(self, stage: Stage, ins: Instruction, flag: Flag, names: list[str | None]) -> None:
+        """``COPY --from=$VAR`` as buildah (and newer BuildKit) read it: the global ARG's value."""
+        value = flag.value or ""
+        span = flag.value_span or flag.span
+        try:
+            result = self.lexer.process(value, self.env, unknown=self.unknown.keys())
+        except UnknownVariableError as exc:
+            expanded, reason = None, f"the image depends on {exc.name}: {self.unknown[exc.name]}"
+        except ShellSyntaxError as exc:
+            raise self.error(ins.start_line, f"--from={value}: {exc}") from None
+        else:
+            unset = sorted(result.unset_plain)
+            expanded, reason = (None, self.unset_reason(unset[0])) if unset else (result.result, "")
+        if expanded is not None and (expanded.lower() in names or _GO_INT_RE.fullmatch(expanded)):
+            self.reference("copy-from", stage, ins, flag, start=-1, end=-1, names=names, value=expanded)
+            return
+        if expanded in (SCRATCH, ""):
+            return
+        place = self.arg_default_span(value, expanded) if expanded else None
+        self.images.append(
+            ImageUse(
+                kind="copy-from",
+                line=ins.start_line,
+                text=self.span_text(span),
+                span=span,
+                expanded=expanded,
+                arg_default_span=place,
+                skip_reason=reason,
+                stage=stage.index,
+                append=self.appends(value, place),
+            )
+        )
 
     def mount_from(self, stage: Stage, ins: Instruction, names: list[str | None]) -> None:
         if ins.keyword != "RUN":
@@ -409,10 +509,11 @@ class _Builder:
                     continue
                 dollar = value.find("$")
                 if dollar not in (-1, len(value) - 1):
-                    raise self.error(
+                    self.soft(
                         ins.start_line,
                         "'from' doesn't support variable expansion, define alias stage instead",
                     )
+                    continue
                 first = offsets[len(key) + 1] if value else None
                 last = offsets[-1] if value else None
                 if first is None or last is None or last - first + 1 != len(value):
@@ -448,16 +549,18 @@ class _Builder:
         if kind == "copy-from" and _GO_INT_RE.fullmatch(text) and abs(int(text)) < 2**63:
             target = int(text)
             if not 0 <= target < len(names):
-                raise self.error(ins.start_line, f"invalid stage index {target}")
+                self.soft(ins.start_line, f"invalid stage index {target}")
+                return
         elif text.lower() in names:
             target = len(names) - 1 - names[::-1].index(text.lower())
         if target is not None:
             if target >= stage.index:
                 verb = "copy" if kind == "copy-from" else "mount"
-                raise self.error(
+                self.soft(
                     ins.start_line,
                     f"cannot {verb} from stage {text!r}, it needs to be defined before the current stage",
                 )
+                return
             self.references.append(
                 StageReference(
                     kind=kind,
@@ -532,15 +635,20 @@ def _csv_fields(value: str) -> list[tuple[str, list[int]]]:
         pos += 1  # the comma
 
 
-def build_stage_graph(df: Dockerfile, build_args: Mapping[str, str] | None = None) -> StageGraph:
+def build_stage_graph(
+    df: Dockerfile, build_args: Mapping[str, str] | None = None, *, lenient: bool = False
+) -> StageGraph:
     """The stages of ``df``, with global ARGs expanded using ``build_args`` (``--build-arg``).
 
     Raises :class:`~repro.errors.DockerfileError` where BuildKit would refuse the file: an
     instruction other than ARG before the first FROM, no FROM, an empty base name, a
     variable in ``--from``, a ``--from`` naming the current or a later stage, or a
-    malformed ``${...}``.
+    malformed ``${...}``. With ``lenient`` (a text tool such as ``pin``), what touches
+    no image reference is a warning instead (:attr:`StageGraph.warnings`), ``COPY
+    --from=$VAR`` and ``AS ${NAME}`` are expanded with the global ARGs, and images that
+    end with an ARG or follow ARGs get a place to write their digest (``append``).
     """
     from repro.dockerfile.files import collector_paused
 
     with collector_paused():
-        return _Builder(df, build_args or {}).build()
+        return _Builder(df, build_args or {}, lenient=lenient).build()

@@ -55,6 +55,9 @@ class Use:
     expanded: str | None = None
     #: False when ``ref`` comes from ARG values (already pinned) and cannot be rewritten.
     rewritable: bool = True
+    #: The digest is appended to ``text`` (an ARG default that ends the image, or an
+    #: image token that follows ARGs) instead of the whole reference replacing it.
+    append: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,8 @@ class ScannedFile:
     display: str
     data: bytes
     uses: tuple[Use, ...]
+    #: ``FILE:LINE: message``: what BuildKit may refuse but touches no image reference.
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -128,17 +133,22 @@ def scan_file(
     shown = display if display is not None else str(path)
     if data is None:
         data = read_dockerfile(path, display=shown)
-    dockerfile = parse(data, filename=shown)
-    graph = build_stage_graph(dockerfile, dict(build_args or {}))
+    dockerfile = parse(data, filename=shown, lenient=True)
+    graph = build_stage_graph(dockerfile, dict(build_args or {}), lenient=True)
     uses: list[Use] = []
-    seen: set[tuple[int, int]] = set()
+    seen: dict[tuple[int, int], str | None] = {}
+    shared: set[tuple[int, int]] = set()
     for image in graph.external_images():
         via_arg = image.arg_default_span is not None
         start, end = image.arg_default_span if image.arg_default_span is not None else image.span
         start, end = _unquote(data, start, end)
         if (start, end) in seen:
-            continue  # several FROMs driven by one ARG: one place to pin, reported once
-        seen.add((start, end))
+            # Several images driven by one ARG: one place to pin, reported once; unless
+            # they are different images, which one default cannot pin.
+            if seen[(start, end)] == image.expanded:
+                continue
+            shared.add((start, end))
+        seen[(start, end)] = image.expanded
         # Report the line whose bytes change: for an ARG-driven FROM, the ARG's.
         line = data.count(b"\n", 0, start) + 1 if via_arg else image.line
         site = Site(shown, line, image.kind)
@@ -149,6 +159,16 @@ def scan_file(
 
         if image.skip_reason:
             uses.append(use(skip_reason=image.skip_reason))
+            continue
+        if image.append:
+            # Renovate's way: the digest goes at the end of the ARG default (or of the
+            # image token) so that the expanded image reads name:tag@digest.
+            try:
+                ref = parse_reference(image.expanded or "")
+            except Error as exc:
+                uses.append(use(skip_reason=str(exc), invalid=True))
+                continue
+            uses.append(use(ref=ref, append=True))
             continue
         if "$" in text:
             # e.g. FROM debian:${VERSION}: the text that would need the digest is not the
@@ -171,7 +191,18 @@ def scan_file(
             uses.append(use(skip_reason=str(exc), invalid=True))
             continue
         uses.append(use(ref=ref))
-    return ScannedFile(path, shown, data, tuple(uses))
+    return ScannedFile(path, shown, data, _unshare(uses, shared), tuple(graph.warnings))
+
+
+def _unshare(uses: list[Use], shared: set[tuple[int, int]]) -> tuple[Use, ...]:
+    """Uses whose one place to pin supplies several different images cannot be pinned."""
+    why = "one ARG default supplies several different images; write each image literally to pin it"
+    return tuple(
+        dataclasses.replace(use, ref=None, skip_reason=why, append=False)
+        if (use.start, use.end) in shared
+        else use
+        for use in uses
+    )
 
 
 def _parse_or_none(text: str | None) -> ImageRef | None:

@@ -405,7 +405,16 @@ def _raise_failures(errors: list[tuple[Site, str, Error]]) -> None:
 
 
 def _unscanned_failures(scan: Scan, out: _Outcome) -> None:
-    """Files that were not scanned: notes for non-Dockerfiles, failures for the rest."""
+    """Files that were not scanned: notes for non-Dockerfiles, failures for the rest.
+
+    Also the warnings of the files scanned: what BuildKit may refuse but touches no image.
+    """
+    for scanned in scan.files:
+        for warning in scanned.warnings:
+            line = warning.removeprefix(f"{scanned.display}:").partition(":")[0]
+            message = warning.removeprefix(f"{scanned.display}:{line}: ")
+            site = Site(scanned.display, int(line) if line.isdigit() else 0, "file")
+            out.notes.append(Finding(site, FindingKind.NOTE, f"warning: {message}"))
     for path, why in scan.passed_over:
         out.notes.append(Finding(Site(path, 0, "file"), FindingKind.NOTE, f"skipped: {why}"))
     for item in scan.unscanned:
@@ -664,6 +673,9 @@ class _Decider:
         # which tag the digest stands for.
         written = ref if ref.tag is not None else ref.with_tag(ref.effective_tag)
         new_text = written.with_digest(new_digest)
+        if use.append:
+            base = use.text.split("@", 1)[0]
+            new_text = f"{base}{'' if ref.tag is not None else ':latest'}@{new_digest}"
         if action is not Action.UNCHANGED:
             out.edits.setdefault(site.file, []).append(
                 Edit(use.start, use.end, use.text.encode(), new_text.encode())

@@ -10,6 +10,7 @@ import pytest
 
 from repro.errors import (
     EXIT_DOCKERFILE,
+    EXIT_OK,
     EXIT_PARTIAL,
     EXIT_REGISTRY,
     DockerfileError,
@@ -96,13 +97,22 @@ def test_arg_without_default_is_reported(tmp_path: Path) -> None:
     assert report.exit_code == EXIT_PARTIAL
 
 
-def test_image_built_from_part_of_an_arg_is_skipped_with_a_reason(tmp_path: Path) -> None:
+def test_image_ending_with_an_arg_is_pinned_in_the_arg_default(tmp_path: Path) -> None:
     path = _dockerfile(tmp_path, "ARG V=bookworm\nFROM debian:${V}\n")
+    report = pin_paths([path], client=TableResolver())
+    [result] = report.results
+    assert result.action is Action.PINNED
+    assert path.read_text() == f"ARG V=bookworm@{DEBIAN}\nFROM debian:${{V}}\n"
+    assert report.exit_code == EXIT_OK
+
+
+def test_image_with_no_place_for_a_digest_is_reported_unpinned(tmp_path: Path) -> None:
+    path = _dockerfile(tmp_path, "FROM debian:${V:-bookworm}\n")
     report = pin_paths([path], client=TableResolver())
     [result] = report.results
     assert result.action is Action.SKIPPED
     assert "ARG" in result.reason
-    assert path.read_text() == "ARG V=bookworm\nFROM debian:${V}\n"
+    assert path.read_text() == "FROM debian:${V:-bookworm}\n"
     assert report.exit_code == EXIT_PARTIAL
 
 
