@@ -117,6 +117,17 @@ class Truncate:
 
 
 @dataclass(frozen=True)
+class Drip:
+    """Forward, but send the answer's ``part`` (``headers`` or ``body``) one byte every
+    ``interval`` seconds: every read succeeds, yet the answer never completes. The
+    proxy gives up after ``limit`` seconds (or when the client hangs up)."""
+
+    interval: float = 2.0
+    part: Literal["headers", "body"] = "headers"
+    limit: float = 120.0
+
+
+@dataclass(frozen=True)
 class Oversize:
     """Answer 200 with a valid-looking manifest of ``size`` bytes instead of forwarding.
 
@@ -168,7 +179,9 @@ class Redirect:
     status: int = 307
 
 
-Effect = Latency | Hook | WrongDigest | AlterBody | Truncate | Oversize | Respond | Status | Drop | Redirect
+Effect = (
+    Latency | Hook | WrongDigest | AlterBody | Truncate | Drip | Oversize | Respond | Status | Drop | Redirect
+)
 _COMBINING = (Latency, Hook)
 
 
@@ -499,6 +512,18 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         except OSError as exc:
             raise _ClientGoneError from exc
 
+    def _drip(self, data: bytes, effect: Drip, path: str | None = None) -> None:
+        """Send ``data`` a byte at a time, ``effect.interval`` apart, then hang up."""
+        give_up = time.monotonic() + effect.limit
+        for index in range(len(data)):
+            self._write(data[index : index + 1], path)
+            with contextlib.suppress(OSError):
+                self.wfile.flush()
+            if time.monotonic() > give_up:
+                break
+            time.sleep(effect.interval)
+        self._hang_up()
+
     def _hang_up(self) -> None:
         self.close_connection = True
         with contextlib.suppress(OSError):
@@ -627,8 +652,16 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             headers.append(("Content-Length", str(declared)))
         elif not no_body:
             headers.append(("Transfer-Encoding", "chunked"))
+        if isinstance(effect, Drip) and effect.part == "headers":
+            lines = [f"{self.protocol_version} {response.status} {response.reason}"]
+            lines += [f"{name}: {value}" for name, value in headers]
+            self._drip("\r\n".join([*lines, "", ""]).encode("latin-1"), effect)
+            return
         self._start(response.status, headers, response.reason)
         if no_body:
+            return
+        if isinstance(effect, Drip):
+            self._drip(response.read(), effect, path)
             return
 
         chunked = declared is None

@@ -17,15 +17,18 @@ The pure pieces (:func:`api_host`, :func:`registry_url`, :func:`redact_url`,
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import logging
 import re
+import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import IO
+from typing import IO, Any, NoReturn
 from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
@@ -252,6 +255,145 @@ def describe_connection_error(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+# -- the whole-request deadline ------------------------------------------------------------
+
+#: Bodies larger than a manifest earn extra time at this rate: a blob of N bytes may take
+#: ``timeout + N / MIN_TRANSFER_RATE`` seconds, so that a slow but steady link finishes
+#: while a server that drips a byte at a time does not hold a request open for ever.
+MIN_TRANSFER_RATE = 64 * 1024  # bytes per second
+
+
+class RequestDeadline:
+    """The time a request (connect, send, every read of headers and body) must end by.
+
+    Socket timeouts bound each read alone: a server that sends one byte every few
+    seconds would never trip them. The :class:`_Watchdog` shuts down the connections of
+    a request whose deadline passed, which ends any read in progress at once; the reader
+    then sees :attr:`expired` and reports a timeout.
+    """
+
+    def __init__(self, seconds: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self.end = clock() + seconds
+        self.expired = False
+        self._clock = clock
+        self._connections: list[Any] = []
+        self._lock = threading.Lock()
+
+    def allow(self, nbytes: int) -> None:
+        """More time for ``nbytes`` moved (see :data:`MIN_TRANSFER_RATE`)."""
+        self.end += nbytes / MIN_TRANSFER_RATE
+
+    def remaining(self) -> float:
+        return self.end - self._clock()
+
+    def attach(self, connection: Any) -> None:
+        with self._lock:
+            self._connections.append(connection)
+            expired = self.expired
+        if expired:
+            _shut_down(connection)
+
+    def detach(self, connection: Any) -> None:
+        with self._lock:
+            if connection in self._connections:
+                self._connections.remove(connection)
+
+    def expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            connections = list(self._connections)
+        for connection in connections:
+            _shut_down(connection)
+
+
+def _shut_down(connection: Any) -> None:
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        # socket.socket's own shutdown, also for a TLS socket: it wakes a reader blocked
+        # in another thread without touching the TLS object that thread is using.
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class _Watchdog:
+    """One daemon thread that expires :class:`RequestDeadline` s when their time is up."""
+
+    def __init__(self) -> None:
+        self._deadlines: set[RequestDeadline] = set()
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, deadline: RequestDeadline) -> None:
+        with self._wake:
+            self._deadlines.add(deadline)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="repro-deadlines", daemon=True)
+                self._thread.start()
+            self._wake.notify()
+
+    def unwatch(self, deadline: RequestDeadline) -> None:
+        with self._wake:
+            self._deadlines.discard(deadline)
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                now = time.monotonic()
+                due = [d for d in self._deadlines if d.end <= now]
+                self._deadlines.difference_update(due)
+                upcoming = min((d.end for d in self._deadlines), default=None)
+                if not due:
+                    self._wake.wait(None if upcoming is None else max(upcoming - now, 0.01))
+                    continue
+            for deadline in due:
+                deadline.expire()
+
+
+_WATCHDOG = _Watchdog()
+_current = threading.local()
+
+
+def _deadline_of_this_thread() -> RequestDeadline | None:
+    deadline: RequestDeadline | None = getattr(_current, "deadline", None)
+    return deadline
+
+
+class _DeadlinePoolMixin:
+    """Attaches each connection taken from the pool to the deadline of the request taking it."""
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        connection = super()._get_conn(timeout)  # type: ignore[misc]
+        deadline = _deadline_of_this_thread()
+        if deadline is not None:
+            connection.repro_deadline = deadline
+            deadline.attach(connection)
+        return connection
+
+    def _put_conn(self, conn: Any) -> None:
+        deadline = getattr(conn, "repro_deadline", None)
+        if deadline is not None:
+            conn.repro_deadline = None
+            deadline.detach(conn)
+        super()._put_conn(conn)  # type: ignore[misc]
+
+
+class _HTTPPool(_DeadlinePoolMixin, urllib3.HTTPConnectionPool):
+    pass
+
+
+class _HTTPSPool(_DeadlinePoolMixin, urllib3.HTTPSConnectionPool):
+    pass
+
+
+class _DeadlineAdapter(requests.adapters.HTTPAdapter):
+    """requests' adapter with pools whose connections obey :class:`RequestDeadline`."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
 class _NoAuth(requests.auth.AuthBase):
     """Keeps requests from adding credentials of its own (from ~/.netrc)."""
 
@@ -325,7 +467,7 @@ class Transport:
                 # Digests are over the bytes as stored: no transparent decompression.
                 session.headers["Accept-Encoding"] = "identity"
                 pool = max(self.config.registry(netloc).max_concurrency, 4)
-                adapter = requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=pool, max_retries=0)
+                adapter = _DeadlineAdapter(pool_connections=2, pool_maxsize=pool, max_retries=0)
                 session.mount("https://", adapter)
                 session.mount("http://", adapter)
                 self._sessions[netloc] = session
@@ -356,40 +498,44 @@ class Transport:
         elsewhere. A response with a retryable status is returned once retries run out.
         """
         start = self._clock()
+        deadline = RequestDeadline(self.config.timeout)
+        if data is not None:
+            deadline.allow(len(data))
+        _WATCHDOG.watch(deadline)
         attempt = 0
         while True:
             attempt += 1
             try:
-                response = self._send_following_redirects(
-                    domain, method=method, url=url, headers=headers, data=data, authorization=authorization
+                _current.deadline = deadline
+                try:
+                    response = self._send_following_redirects(
+                        domain,
+                        method=method,
+                        url=url,
+                        headers=headers,
+                        data=data,
+                        authorization=authorization,
+                    )
+                finally:
+                    _current.deadline = None
+            except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+                if deadline.expired:
+                    _WATCHDOG.unwatch(deadline)
+                    raise _timed_out(domain, deadline, "waiting for the answer") from exc
+                if not isinstance(exc, requests.RequestException):
+                    raise RegistryError(f"{domain}: invalid answer: {type(exc).__name__}") from exc
+                self._retry_or_raise(
+                    exc,
+                    domain=domain,
+                    what=f"{method} {redact_url(url)}",
+                    attempt=attempt,
+                    start=start,
+                    deadline=deadline,
                 )
-            except requests.exceptions.SSLError as exc:
-                # Certificate problems do not go away by trying again.
-                kind = connection_failure_kind(exc)
-                raise RegistryUnreachableError(
-                    f"{domain}: {describe_connection_error(exc)}",
-                    hint=unreachable_hint(
-                        "tls" if kind not in ("tls-untrusted", "tls-plain-http") else kind, domain
-                    ),
-                ) from exc
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                reason = describe_connection_error(exc)
-                delay = self.policy.delay(
-                    attempt, status=None, retry_after=None, elapsed=self._clock() - start
-                )
-                if delay is None:
-                    kind = connection_failure_kind(exc)
-                    raise RegistryUnreachableError(
-                        f"{domain}: cannot reach {api_host(domain)}: {KINDS[kind]}"
-                        + (f" ({reason})" if reason.lower() not in KINDS[kind].lower() else "")
-                        + f" (after {attempt} attempts)",
-                        hint=unreachable_hint(kind, domain, timeout=self.config.timeout),
-                    ) from exc
-                logger.debug("%s %s: %s; retrying in %.2f s", method, redact_url(url), reason, delay)
-                self._sleep(delay)
                 continue
-            except requests.RequestException as exc:
-                raise RegistryError(f"{domain}: invalid request or answer: {type(exc).__name__}") from exc
+            if deadline.expired:
+                response.close()
+                raise _timed_out(domain, deadline, "waiting for the answer")
             if self.policy.is_retryable_status(response.status_code):
                 delay = self.policy.delay(
                     attempt,
@@ -397,7 +543,7 @@ class Transport:
                     retry_after=response.headers.get("Retry-After"),
                     elapsed=self._clock() - start,
                 )
-                if delay is not None:
+                if delay is not None and delay < deadline.remaining():
                     response.close()
                     logger.debug(
                         "%s %s: status %d; retrying in %.2f s",
@@ -408,7 +554,46 @@ class Transport:
                     )
                     self._sleep(delay)
                     continue
+            _BODY_DEADLINES[response] = deadline
             return response
+
+    def _retry_or_raise(
+        self,
+        exc: requests.RequestException,
+        *,
+        domain: str,
+        what: str,
+        attempt: int,
+        start: float,
+        deadline: RequestDeadline,
+    ) -> None:
+        """Sleep before the next attempt after a failed one, or raise the error it deserves."""
+        if isinstance(exc, requests.exceptions.SSLError):
+            _WATCHDOG.unwatch(deadline)
+            # Certificate problems do not go away by trying again.
+            kind = connection_failure_kind(exc)
+            raise RegistryUnreachableError(
+                f"{domain}: {describe_connection_error(exc)}",
+                hint=unreachable_hint(
+                    "tls" if kind not in ("tls-untrusted", "tls-plain-http") else kind, domain
+                ),
+            ) from exc
+        if not isinstance(exc, requests.ConnectionError | requests.Timeout):
+            _WATCHDOG.unwatch(deadline)
+            raise RegistryError(f"{domain}: invalid request or answer: {type(exc).__name__}") from exc
+        reason = describe_connection_error(exc)
+        delay = self.policy.delay(attempt, status=None, retry_after=None, elapsed=self._clock() - start)
+        if delay is None or delay >= deadline.remaining():
+            _WATCHDOG.unwatch(deadline)
+            kind = connection_failure_kind(exc)
+            raise RegistryUnreachableError(
+                f"{domain}: cannot reach {api_host(domain)}: {KINDS[kind]}"
+                + (f" ({reason})" if reason.lower() not in KINDS[kind].lower() else "")
+                + f" (after {attempt} attempts)",
+                hint=unreachable_hint(kind, domain, timeout=self.config.timeout),
+            ) from exc
+        logger.debug("%s: %s; retrying in %.2f s", what, reason, delay)
+        self._sleep(delay)
 
     def _send_following_redirects(
         self,
@@ -465,19 +650,48 @@ class Transport:
 def iter_body(response: requests.Response, domain: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
     """The raw body in chunks (no content decoding), with read failures as registry errors."""
     received = 0
+    deadline = _BODY_DEADLINES.get(response)
     try:
         for chunk in response.raw.stream(chunk_size, decode_content=False):
             received += len(chunk)
+            if deadline is not None:
+                if deadline.expired:
+                    raise _timed_out(domain, deadline, f"reading the answer ({received} bytes received)")
+                deadline.allow(len(chunk))
             yield chunk
-    except urllib3.exceptions.ReadTimeoutError as exc:
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        if deadline is not None and deadline.expired:
+            raise _timed_out(domain, deadline, f"reading the answer ({received} bytes received)") from exc
+        _raise_read_error(exc, domain, received)
+    finally:
+        if deadline is not None:
+            _WATCHDOG.unwatch(deadline)
+    if deadline is not None and deadline.expired:
+        # The shut-down connection can look like the end of a body framed by closing.
+        raise _timed_out(domain, deadline, f"reading the answer ({received} bytes received)")
+
+
+def _raise_read_error(exc: BaseException, domain: str, received: int) -> NoReturn:
+    if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
         raise RegistryUnreachableError(
             f"{domain}: timed out reading the answer after {received} bytes"
         ) from exc
-    except urllib3.exceptions.HTTPError as exc:
-        # IncompleteRead (truncated body) and dropped connections land here.
-        raise RegistryUnreachableError(
-            f"{domain}: connection lost after {received} bytes of the answer ({describe_connection_error(exc)})"
-        ) from exc
+    # IncompleteRead (truncated body) and dropped connections land here.
+    raise RegistryUnreachableError(
+        f"{domain}: connection lost after {received} bytes of the answer ({describe_connection_error(exc)})"
+    ) from exc
+
+
+def _timed_out(domain: str, deadline: RequestDeadline, doing: str) -> RegistryUnreachableError:
+    return RegistryUnreachableError(
+        f"{domain}: timed out after {deadline.seconds:g} s {doing}",
+        hint="the registry answers too slowly; REPRO_TIMEOUT (or timeout in the configuration) "
+        "bounds each whole request, connect to last byte",
+    )
+
+
+# Which deadline a streamed response's body is read under (until the response is gone).
+_BODY_DEADLINES: weakref.WeakKeyDictionary[requests.Response, RequestDeadline] = weakref.WeakKeyDictionary()
 
 
 def read_body(response: requests.Response, domain: str, limit: int) -> bytes:
