@@ -2,11 +2,13 @@
 and the consumer's check of what was pushed — fail-closed, one report.
 
     >>> from repro.release import ReleaseOptions, release          # doctest: +SKIP
-    >>> report = release(ReleaseOptions(Path("."), image="registry.example/app:1.0",
+    >>> report = release(ReleaseOptions(BuildSpec(Path(".")), image="registry.example/app:1.0",
     ...                                 push="registry.example/app:1.0"), config=config)
 
-:mod:`~repro.release.pipeline` runs the stages, :mod:`~repro.release.report` renders the
-Markdown summary and the JSON report, :mod:`~repro.release.progress` shows progress.
+:mod:`~repro.release.pipeline` runs the stages (:mod:`~repro.release.stages` times and
+records each), :mod:`~repro.release.publish` pushes, checks and tags at the destination,
+:mod:`~repro.release.report` renders the Markdown summary and the JSON report,
+:mod:`~repro.release.progress` shows progress.
 """
 
 from __future__ import annotations

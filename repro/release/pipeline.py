@@ -30,29 +30,27 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Literal
 
 from repro.attest.keys import KEY_DIR, LocalKey, local_key
 from repro.build.pipeline import BuildSpec
 from repro.errors import (
     AttestationError,
     CheckFailedError,
-    Error,
     ImageError,
     NotReproducibleError,
-    ReleaseError,
     UsageError,
-    VerificationError,
 )
-from repro.images.location import LayoutLocation, RegistryLocation, is_local, parse_location, unsupported
+from repro.images.location import LayoutLocation, is_local
 from repro.process import Runner, run
-from repro.release.progress import StageEvent, StageProgress
-from repro.release.report import ReleaseReport, StageRecord
+from repro.release.progress import StageProgress
+from repro.release.publish import DEFAULT_DIST, Destination, consumer_trust, destination_for, publish
+from repro.release.report import ReleaseReport
+from repro.release.stages import Stage, StageRunner
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -63,11 +61,9 @@ if TYPE_CHECKING:
     from repro.attest.verify import TrustPolicy
     from repro.build.backend import Backend, BuildEvent
     from repro.config import Config
-    from repro.digest import Digest
     from repro.images.push import Artifact
-    from repro.images.store import ImageStore
     from repro.oci.layout import Image, ImageLayout
-    from repro.oci.models import AnyManifest, Descriptor
+    from repro.oci.models import Descriptor
     from repro.reference import ImageRef
     from repro.registry import RegistryClient
     from repro.reproduce.verify import VerifyResult
@@ -86,10 +82,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Where a release goes without ``--push``: an OCI layout, relative to the working directory.
-DEFAULT_DIST: Final = Path("dist")
-#: The JSON report written next to the default layout.
-DEFAULT_REPORT_NAME: Final = "release.json"
 
 SignMode = Literal["key", "keyless"]
 
@@ -123,29 +115,6 @@ class ReleaseOptions:
         return self.build.dockerfile_path
 
 
-@dataclass(frozen=True)
-class Destination:
-    """Where the release goes (a registry repository or an OCI layout) and the tag written last."""
-
-    location: RegistryLocation | LayoutLocation
-    tag: str
-    default: bool = False  # the default ./dist
-
-    @property
-    def text(self) -> str:
-        """``NAME:TAG`` or ``oci:DIR:TAG``."""
-        if isinstance(self.location, RegistryLocation):
-            return f"{self.location.ref.name}:{self.tag}"
-        return f"oci:{self.location.directory}:{self.tag}"
-
-    @property
-    def report_path(self) -> Path | None:
-        """Where the JSON report goes when ``--report`` is not given: only into ./dist."""
-        if self.default and isinstance(self.location, LayoutLocation):
-            return self.location.directory / DEFAULT_REPORT_NAME
-        return None
-
-
 def image_name(text: str) -> ImageRef:
     """``--image NAME[:TAG]`` parsed; a digest is refused (the digest is what gets built)."""
     from repro.reference import parse_reference
@@ -154,22 +123,6 @@ def image_name(text: str) -> ImageRef:
     if ref.digest is not None:
         raise UsageError(f"--image {text}: give NAME:TAG; the digest is the one the build produces")
     return ref
-
-
-def destination_for(push: str | None, image: ImageRef, workdir: Path = Path()) -> Destination:
-    """The destination of ``--push`` (default: ``workdir/dist`` with the image's tag)."""
-    tag = image.effective_tag
-    if push is None:
-        directory = workdir / DEFAULT_DIST
-        return Destination(LayoutLocation(f"oci:{directory}", directory), tag, default=True)
-    location = parse_location(push, what="--push")
-    if isinstance(location, LayoutLocation):
-        return Destination(location, location.tag or tag)
-    if not isinstance(location, RegistryLocation):
-        raise unsupported(location, what="--push")
-    if location.ref.digest is not None:
-        raise UsageError(f"--push {push}: give REGISTRY/NAME[:TAG]; a release is pushed by tag")
-    return Destination(location, location.ref.tag or tag)
 
 
 # -- signing --------------------------------------------------------------------------------
@@ -207,57 +160,6 @@ def _prepare_signing(options: ReleaseOptions, report: ReleaseReport, env: Mappin
 # -- stages --------------------------------------------------------------------------------
 
 
-class _Stage:
-    """The stage being run: what it will record, and a way to report steps."""
-
-    def __init__(self, name: str, notify: StageProgress, started: float) -> None:
-        self.name = name
-        self.summary = ""
-        self.details: dict[str, Any] = {}
-        self._notify = notify
-        self._started = started
-
-    def step(self, text: str) -> None:
-        self._notify(StageEvent("step", self.name, text, time.monotonic() - self._started))
-
-
-class _Stages:
-    """Runs stages: times them, records them, and turns a failure into a ReleaseError."""
-
-    def __init__(self, report: ReleaseReport, notify: StageProgress) -> None:
-        self.report = report
-        self.notify = notify
-
-    @contextmanager
-    def stage(self, name: str) -> Iterator[_Stage]:
-        started = time.monotonic()
-        current = _Stage(name, self.notify, started)
-        self.notify(StageEvent("start", name, "", 0.0))
-        try:
-            yield current
-        except (Error, OSError) as exc:
-            raise self.fail(current, started, exc) from exc
-        seconds = time.monotonic() - started
-        self.report.stages.append(StageRecord(name, "passed", seconds, current.summary, current.details))
-        self.notify(StageEvent("done", name, current.summary, seconds))
-
-    def fail(self, current: _Stage, started: float, exc: BaseException) -> ReleaseError:
-        seconds = time.monotonic() - started
-        error = ReleaseError.at(current.name, exc)
-        summary = current.summary or (exc.message if isinstance(exc, Error) else str(exc))
-        self.report.stages.append(StageRecord(current.name, "failed", seconds, summary, current.details))
-        self.report.error = {
-            "stage": current.name,
-            "message": error.message,
-            "hint": error.hint,
-            "exit_code": error.exit_code,
-            "cause": type(exc).__name__,
-        }
-        error.report = self.report
-        self.notify(StageEvent("failed", current.name, summary, seconds))
-        return error
-
-
 def release(
     options: ReleaseOptions,
     *,
@@ -292,7 +194,7 @@ def release(
     if (signer is None) != (trust is None):
         raise UsageError("release(): give both signer and trust, or neither")
     report = ReleaseReport(image=image.text, destination=destination.text)
-    stages = _Stages(report, notify)
+    stages = StageRunner(report, notify)
 
     if signer is not None:
         signing = _Signing(options.sign, signer=signer, description=signer.description)
@@ -301,7 +203,7 @@ def release(
         try:
             signing = _prepare_signing(options, report, env)
         except AttestationError as exc:
-            raise stages.fail(_Stage("sign", notify, started), started, exc) from exc
+            raise stages.fail(Stage("sign", notify, started), started, exc) from exc
 
     from repro.build.pipeline import work_directory
 
@@ -336,14 +238,13 @@ def release(
             report=report,
             source=source,
         )
-        _publish(
+        publish(
             stages,
             destination,
             layout=layout,
-            built_image=built_image,
+            root=layout.manifest(image_descriptor(built_image)),
             artifacts=artifacts,
-            signing=signing,
-            trust=trust,
+            trust=lambda bundle: trust or consumer_trust(signing.public_key, bundle, staging=signing.staging),
             config=config,
             client=client,
             report=report,
@@ -352,7 +253,7 @@ def release(
 
 
 def _source_stage(
-    stages: _Stages, options: ReleaseOptions, destination: Destination, runner: Runner
+    stages: StageRunner, options: ReleaseOptions, destination: Destination, runner: Runner
 ) -> SourceState:
     from repro.attest.provenance import dirty_summary, inspect_source
 
@@ -386,7 +287,7 @@ def _source_stage(
         return source
 
 
-def _pin_stage(stages: _Stages, options: ReleaseOptions, config: Config) -> None:
+def _pin_stage(stages: StageRunner, options: ReleaseOptions, config: Config) -> None:
     from repro.pin import check_paths
 
     with stages.stage("pin") as st:
@@ -414,7 +315,7 @@ class _Built:
 
 
 def _build_stage(
-    stages: _Stages,
+    stages: StageRunner,
     options: ReleaseOptions,
     *,
     config: Config,
@@ -463,7 +364,7 @@ def _build_stage(
 
 
 def _sbom_stage(
-    stages: _Stages,
+    stages: StageRunner,
     options: ReleaseOptions,
     *,
     config: Config,
@@ -533,7 +434,7 @@ def load_sbom(source: str, config: Config) -> bytes:
 
 
 def _policy_stage(
-    stages: _Stages,
+    stages: StageRunner,
     options: ReleaseOptions,
     *,
     config: Config,
@@ -613,7 +514,7 @@ def _policy_stage(
 
 
 def _sign_stage(
-    stages: _Stages,
+    stages: StageRunner,
     options: ReleaseOptions,
     *,
     image: ImageRef,
@@ -700,173 +601,3 @@ def _relative(path: Path, base: Path) -> str:
         return path.resolve().relative_to(base.resolve()).as_posix()
     except ValueError:
         return path.as_posix()
-
-
-# -- publishing ----------------------------------------------------------------------------
-
-
-def _trust(
-    signing: _Signing, trust: TrustPolicy | None, bundle: bytes | None, *, staging: bool = False
-) -> TrustPolicy:
-    """Whom the consumer's check trusts: the key's public half, or the signer's identity."""
-    if trust is not None:
-        return trust
-    from repro.attest.verify import KeyTrust
-
-    if signing.public_key is not None:
-        return KeyTrust(signing.public_key)
-    if bundle is None:
-        raise VerificationError("no signed bundle to take the signer's identity from")
-    return keyless_identity(bundle, staging=staging)
-
-
-def keyless_identity(bundle: bytes, *, staging: bool = False) -> TrustPolicy:
-    """The identity and OIDC issuer of a keyless bundle's certificate, as a trust policy.
-
-    The consumer's check then verifies what a consumer who trusts that identity would: the
-    chain to Sigstore's trusted root (``staging``: the staging instance's), the
-    transparency log entry and the signature.
-    """
-    from sigstore.errors import Error as SigstoreError
-    from sigstore.models import Bundle, InvalidBundle
-
-    from repro.attest.verify import (
-        IdentityTrust,
-        _certificate_identities,
-        _certificate_issuer,
-        load_trusted_root,
-    )
-
-    try:
-        certificate = Bundle.from_json(bundle).signing_certificate
-    except (InvalidBundle, SigstoreError, ValueError) as exc:
-        raise VerificationError(f"the keyless bundle cannot be read: {exc}") from exc
-    identities = _certificate_identities(certificate)
-    issuer = _certificate_issuer(certificate)
-    if not identities or issuer is None:
-        raise VerificationError("the signing certificate names no identity or no OIDC issuer")
-    return IdentityTrust(
-        issuer=issuer, trusted_root=load_trusted_root(staging=staging), identity=identities[0]
-    )
-
-
-_REQUIRED: Final = ("provenance", "sbom", "reproducible")
-
-
-def _publish(
-    stages: _Stages,
-    destination: Destination,
-    *,
-    layout: ImageLayout,
-    built_image: Image,
-    artifacts: list[Artifact],
-    signing: _Signing,
-    trust: TrustPolicy | None,
-    config: Config,
-    client: RegistryClient | None,
-    report: ReleaseReport,
-) -> None:
-    """Push by digest, verify from the destination as a consumer would, and only then tag."""
-    with ExitStack() as stack:
-        if client is None and isinstance(destination.location, RegistryLocation):
-            from repro.registry import RegistryClient
-
-            client = stack.enter_context(RegistryClient(config))
-        root = layout.manifest(image_descriptor(built_image))
-        store = _push_stage(
-            stages, destination, client, layout=layout, root=root, artifacts=artifacts, report=report
-        )
-        _verify_image_stage(
-            stages,
-            store,
-            root.digest,
-            policy=lambda: _trust(signing, trust, _first_bundle(artifacts), staging=signing.staging),
-            report=report,
-        )
-        _tag_stage(stages, store, destination, root=root, report=report)
-
-
-def _push_stage(
-    stages: _Stages,
-    destination: Destination,
-    client: RegistryClient | None,
-    *,
-    layout: ImageLayout,
-    root: AnyManifest,
-    artifacts: list[Artifact],
-    report: ReleaseReport,
-) -> ImageStore:
-    from repro.images.push import PushEvent, push_image
-    from repro.images.store import open_store
-
-    with stages.stage("push") as st:
-        store = open_store(destination.location, client=client, create=True, what="--push")
-
-        def on_push(event: PushEvent) -> None:
-            if event.kind != "blob" or event.outcome == "uploaded":
-                st.step(f"{event.kind} {event.digest.short}: {event.outcome}")
-
-        # By digest: no tag yet. The tag is written once the consumer's check has passed.
-        result = push_image(layout, root.descriptor(), store, tag=None, referrers=artifacts, progress=on_push)
-        report.referrers = [str(d) for d in result.referrers]
-        st.summary = (
-            f"{result.pinned}: {result.blobs_pushed} blob(s) pushed "
-            f"({result.bytes_pushed / 1e6:.1f} MB), {result.blobs_reused} reused, "
-            f"{len(result.referrers)} referrer(s)"
-        )
-        st.details = result.to_json()
-        return store
-
-
-def _verify_image_stage(
-    stages: _Stages,
-    store: ImageStore,
-    digest: Digest,
-    *,
-    policy: Callable[[], TrustPolicy],
-    report: ReleaseReport,
-) -> None:
-    from repro.attest.statements import predicate_types
-    from repro.attest.verify import StoreSource, verify_source
-
-    with stages.stage("verify-image") as st:
-        st.step(f"verifying {store.name}@{digest} from the destination")
-        verification = verify_source(
-            StoreSource(store, str(digest), store.name), policy(), require=predicate_types(_REQUIRED)
-        )
-        report.verified = [
-            {"predicateType": v.predicate_type, "referrer": str(v.referrer), "signer": v.signer}
-            for v in verification.verified
-        ]
-        if verification.digest != digest:
-            raise VerificationError(
-                f"{verification.image} is {verification.digest}, not the image built ({digest})"
-            )
-        st.summary = f"{len(verification.verified)} attestation(s) verified ({verification.trust})"
-        st.details = verification.to_json()
-
-
-def _tag_stage(
-    stages: _Stages, store: ImageStore, destination: Destination, *, root: AnyManifest, report: ReleaseReport
-) -> None:
-    with stages.stage("tag") as st:
-        store.tag(destination.tag, root)
-        tagged = store.get_manifest(destination.tag)
-        if tagged.digest != root.digest:
-            raise ImageError(f"{destination.text} resolves to {tagged.digest}, not {root.digest}")
-        report.pinned = f"{destination.text}@{root.digest}"
-        st.summary = report.pinned
-
-
-def _first_bundle(artifacts: list[Artifact]) -> bytes | None:
-    """The bundle bytes of the first signed referrer (they all share one signer)."""
-    from repro.attest.referrers import BUNDLE_ARTIFACT_TYPE
-    from repro.oci.models import Manifest
-
-    for artifact in artifacts:
-        document = artifact.document
-        if isinstance(document, Manifest) and document.artifact_type == BUNDLE_ARTIFACT_TYPE:
-            source = artifact.blobs.get(document.layers[0].digest)
-            if isinstance(source, bytes):
-                return source
-    return None

@@ -8,6 +8,7 @@ import tarfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from repro.build.backend import BuildRequest, EngineOutput, ProgressCallback, parse_step
 from repro.build.capabilities import Capabilities
@@ -32,6 +33,8 @@ def write_image(
     files: dict[str, bytes],
     created_by: str,
     annotations: Mapping[str, str] | None = None,
+    *,
+    image_config: Mapping[str, Any] | None = None,
 ) -> None:
     layout = ImageLayout.create(output)
     layer = layout.write_blob(layer_tar(files), media.OCI_LAYER_TAR)
@@ -42,6 +45,8 @@ def write_image(
         "rootfs": {"type": "layers", "diff_ids": [str(layer.digest)]},
         "history": [{"created_by": created_by}],
     }
+    if image_config:
+        config["config"] = dict(image_config)
     config_desc = layout.write_blob(json.dumps(config, sort_keys=True).encode(), media.OCI_CONFIG)
     manifest = {
         "schemaVersion": 2,
@@ -62,6 +67,8 @@ class FakeBackend:
     content: bytes = b"same\n"
     vary: bool = False
     name: str = "fake"
+    #: The ``config`` object of the image (``User``, ``Env``…).
+    image_config: Mapping[str, Any] = field(default_factory=dict)
     requests: list[BuildRequest] = field(default_factory=list)
     #: The files of each build's context, as the engine saw them.
     context_files: list[list[str]] = field(default_factory=list)
@@ -87,6 +94,7 @@ class FakeBackend:
             {"out.txt": content},
             "/bin/sh -c echo hi > /out.txt",
             request.annotations,
+            image_config=self.image_config,
         )
         return EngineOutput(
             layout=request.output,

@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import pytest
 
 from repro.errors import AuthenticationError, ConfigError, ProcessError, ReferenceFormatError
 from repro.registry.credentials import DOCKER_HUB_SERVER, HELPER_TIMEOUT, Credential, CredentialStore
+from tests.fakes import Call, FakeRunner
 
 SECRET = "s3cr3t-Pa55w0rd"
 TOKEN = "refresh-token-0123456789"
@@ -395,48 +396,21 @@ def test_helper_runs_once_per_registry(config_dir: Path, helpers: Helpers) -> No
 # --- runner injection -------------------------------------------------------------
 
 
-class RecordingRunner:
-    """A Runner that answers like a helper holding one credential."""
-
-    def __init__(self, stdout: bytes = b"", returncode: int = 0, error: ProcessError | None = None) -> None:
-        self.stdout = stdout
-        self.returncode = returncode
-        self.error = error
-        self.calls: list[dict[str, Any]] = []
-
-    def __call__(
-        self,
-        argv: Sequence[str],
-        *,
-        input: bytes | None = None,
-        env: Mapping[str, str] | None = None,
-        cwd: Path | None = None,
-        timeout: float | None = None,
-        check: bool = True,
-    ) -> subprocess.CompletedProcess[bytes]:
-        self.calls.append(
-            {"argv": list(argv), "input": input, "env": env, "timeout": timeout, "check": check}
-        )
-        if self.error is not None:
-            raise self.error
-        return subprocess.CompletedProcess(list(argv), self.returncode, self.stdout, b"")
-
-
 def test_custom_runner_is_used(config_dir: Path) -> None:
     answer = json.dumps({"ServerURL": DOCKER_HUB_SERVER, "Username": "alice", "Secret": SECRET})
-    runner = RecordingRunner(answer.encode())
+    runner = FakeRunner(answer.encode())
     write_config(config_dir, {"credsStore": "desktop"})
     environ = {"PATH": "/nonexistent", "HOME": str(config_dir)}
     store = CredentialStore(config_dir, runner=runner, environ=environ)
     assert store.get("docker.io") == Credential(username="alice", password=SECRET)
     assert runner.calls == [
-        {
-            "argv": ["docker-credential-desktop", "get"],
-            "input": DOCKER_HUB_SERVER.encode(),
-            "env": environ,
-            "timeout": HELPER_TIMEOUT,
-            "check": False,
-        }
+        Call(
+            argv=["docker-credential-desktop", "get"],
+            env=environ,
+            input=DOCKER_HUB_SERVER.encode(),
+            timeout=HELPER_TIMEOUT,
+            check=False,
+        )
     ]
 
 
@@ -444,14 +418,14 @@ def test_helper_timeout_is_an_authentication_error(config_dir: Path) -> None:
     error = ProcessError("docker-credential-slow get: timed out after 30.0 s")
     error.__cause__ = subprocess.TimeoutExpired(["docker-credential-slow", "get"], HELPER_TIMEOUT)
     write_config(config_dir, {"credsStore": "slow"})
-    store = CredentialStore(config_dir, runner=RecordingRunner(error=error))
+    store = CredentialStore(config_dir, runner=FakeRunner(error=error))
     with pytest.raises(AuthenticationError, match="docker-credential-slow did not answer within 30 s"):
         store.get("ghcr.io")
 
 
 def test_failed_lookup_is_not_cached(config_dir: Path) -> None:
     write_config(config_dir, {"credsStore": "flaky"})
-    runner = RecordingRunner(returncode=1)
+    runner = FakeRunner(returncode=1)
     store = CredentialStore(config_dir, runner=runner)
     with pytest.raises(AuthenticationError):
         store.get("ghcr.io")

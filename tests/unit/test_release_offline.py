@@ -1,0 +1,90 @@
+"""The whole ``repro release`` sequence, offline and fast: a fake engine, an OCI layout.
+
+Every stage runs for real except the engine (:class:`tests.unit.build.fakes.FakeBackend`
+writes a real one-layer image): pin check, two builds compared, SBOM, the Rego gate,
+signing with a local key, the push into ``dist``, the consumer's check from there, and
+the tag, written last. The integration tests run the same sequence with buildah and a
+registry.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from repro.attest.sign import KeySigner
+from repro.attest.verify import KeyTrust
+from repro.build import BuildSpec
+from repro.cli import main
+from repro.config import Config
+from repro.errors import EXIT_OK, EXIT_RELEASE_VERIFY, ReleaseError
+from repro.images.store import LayoutStore
+from repro.oci.layout import REF_NAME, ImageLayout
+from repro.release import STAGES, ReleaseOptions, ReleaseReport, release
+from tests.unit.build.fakes import FakeBackend
+
+ENV = {"REPRO_KEY_PASSWORD": "offline test passphrase"}
+
+
+def app(directory: Path) -> Path:
+    directory.mkdir()
+    (directory / "Dockerfile").write_text("FROM scratch\nCOPY out.txt /\nUSER 65534:65534\n")
+    (directory / "out.txt").write_text("hi\n")
+    return directory
+
+
+def engine() -> FakeBackend:
+    return FakeBackend(image_config={"User": "65534:65534"})
+
+
+def test_the_whole_release_into_a_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    options = ReleaseOptions(
+        BuildSpec(app(tmp_path / "app")), image="registry.example/app:1.0", workdir=tmp_path
+    )
+    report = release(options, config=Config(), backend=engine(), env=ENV)
+
+    assert [(s.name, s.status) for s in report.stages] == [(name, "passed") for name in STAGES]
+    dist = tmp_path / "dist"
+    assert report.pinned == f"oci:{dist}:1.0@{report.digest}"
+    assert report.reproducible
+    assert len(report.referrers) == 4  # provenance, SBOM and reproducibility bundles, and the SBOM
+    assert {v["predicateType"] for v in report.verified} >= {"https://slsa.dev/provenance/v1"}
+
+    layout = ImageLayout.open(dist)
+    assert str(layout.find("1.0").digest) == report.digest
+    listed = {str(d.digest) for d in LayoutStore(layout).referrers(layout.find("1.0").digest)}
+    assert listed == set(report.referrers)
+    untagged = {str(e.digest) for e in layout.index().manifests if REF_NAME not in e.annotations}
+    assert untagged == set(report.referrers)
+
+    # A consumer verifies what was released, with the local key's public half.
+    monkeypatch.chdir(tmp_path)
+    public = tmp_path / ".repro" / "release.pub"
+    assert main(["verify-image", f"oci:{dist}:1.0", "--key", str(public), "--json"]) == EXIT_OK
+
+    # Released again, unchanged: the same digest, nothing new in the layout.
+    again = release(options, config=Config(), backend=engine(), env=ENV)
+    assert again.digest == report.digest
+
+
+def test_a_release_whose_attestations_do_not_verify_writes_no_tag(tmp_path: Path) -> None:
+    """The consumer's check trusts a key other than the one that signed: it must refuse,
+    and the tag (the last write) must never appear."""
+    signer = KeySigner(ec.generate_private_key(ec.SECP256R1()))
+    stranger = KeyTrust(ec.generate_private_key(ec.SECP256R1()).public_key())
+    options = ReleaseOptions(
+        BuildSpec(app(tmp_path / "app")), image="registry.example/app:1.0", push=f"oci:{tmp_path / 'out'}:rc1"
+    )
+    with pytest.raises(ReleaseError) as caught:
+        release(options, config=Config(), backend=engine(), signer=signer, trust=stranger, env=ENV)
+    assert caught.value.exit_code == EXIT_RELEASE_VERIFY
+    report = caught.value.report
+    assert isinstance(report, ReleaseReport)
+    assert [s.name for s in report.stages][-2:] == ["push", "verify-image"]
+    assert report.pinned is None
+    layout = ImageLayout.open(tmp_path / "out")
+    assert layout.tags() == []  # the image and its referrers are there, untagged
+    assert json.loads((tmp_path / "out" / "index.json").read_bytes())["manifests"]
