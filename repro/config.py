@@ -114,6 +114,8 @@ class Config:
     source: Path | None = None
     #: The policy gate's settings.
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    #: A CA bundle mounted into every RUN step of a build (``--ca-bundle``).
+    ca_bundle: Path | None = None
 
     def registry(self, host: str) -> RegistryConfig:
         """The settings for ``host``, or the defaults when it has none."""
@@ -121,7 +123,7 @@ class Config:
 
 
 _REGISTRY_KEYS = {"mirrors", "insecure", "ca_file", "max_concurrency"}
-_TOP_KEYS = {"registries", "timeout", "lockfile", "policy"}
+_TOP_KEYS = {"registries", "timeout", "lockfile", "policy", "ca_bundle"}
 _POLICY_KEYS = {"disable", "severity", "allowed_registries", "size_budget_mb", "exceptions", "policy_dirs"}
 _EXCEPTION_KEYS = {"rule", "path", "image", "reason", "expires"}
 _SEVERITIES = ("error", "warning", "note")
@@ -270,7 +272,12 @@ def from_mapping(data: Mapping[str, object], *, base_dir: Path, where: str) -> C
     if "lockfile" in data:
         lockfile = base_dir / _expect(data["lockfile"], str, f"{where}: lockfile")
     policy = _policy_from_table(data["policy"], base_dir, where) if "policy" in data else PolicyConfig()
-    return Config(registries=registries, timeout=timeout, lockfile=lockfile, policy=policy)
+    ca_bundle = None
+    if "ca_bundle" in data:
+        ca_bundle = base_dir / _expect(data["ca_bundle"], str, f"{where}: ca_bundle")
+    return Config(
+        registries=registries, timeout=timeout, lockfile=lockfile, policy=policy, ca_bundle=ca_bundle
+    )
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -61,6 +61,9 @@ class BuildRequest:
     umask: int | None = None
     annotations: Mapping[str, str] = field(default_factory=dict)
     timeout: float | None = None
+    #: A CA bundle to mount read-only at :data:`repro.layers.leftovers.CA_BUNDLE_MOUNT` in
+    #: RUN steps (never into a layer); the variables pointing at it come as build args.
+    ca_bundle: Path | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "build_args", _frozen(self.build_args))

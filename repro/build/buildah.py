@@ -33,6 +33,7 @@ from repro.build.backend import (
 from repro.build.capabilities import Capabilities
 from repro.build.dockerconfig import docker_extensions, rewrite_image_config, with_docker_extensions
 from repro.errors import BuildError, ProcessError
+from repro.layers.leftovers import CA_BUNDLE_MOUNT
 from repro.process import Runner, StreamRunner, run, run_streaming
 
 logger = logging.getLogger(__name__)
@@ -249,6 +250,8 @@ class BuildahBackend:
             argv += ["--target", request.target]
         if request.platform:
             argv += ["--platform", request.platform]
+        if request.ca_bundle is not None:
+            argv += ["--volume", f"{request.ca_bundle}:{CA_BUNDLE_MOUNT}:ro"]
         if request.auth_file is not None:
             argv += ["--authfile", str(request.auth_file)]
         ca_files = [(r.host, r.ca_file) for r in request.registries if r.ca_file is not None]

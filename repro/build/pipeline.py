@@ -37,6 +37,7 @@ from repro.build.backend import (
 from repro.build.capabilities import check_capabilities
 from repro.build.epoch import Epoch, source_date_epoch
 from repro.build.preflight import check_pinned, find_unpinned
+from repro.build.runenv import declare_args, run_variables
 from repro.config import Config
 from repro.digest import Digest
 from repro.dockerfile import StageGraph, build_stage_graph, parse
@@ -73,6 +74,9 @@ class BuildSpec:
     platform: str | None = None
     scrub: tuple[str, ...] = ()
     allow_unpinned: bool = False
+    #: A CA bundle every RUN step may use for TLS (mounted, never in a layer); None: the
+    #: configuration's ``ca_bundle``, if any.
+    ca_bundle: Path | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "build_args", MappingProxyType(dict(self.build_args)))
@@ -94,6 +98,7 @@ class Prepared:
     registries: tuple[RegistrySettings, ...]
     auth_file: Path | None
     unpinned: tuple[str, ...]
+    ca_bundle: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +157,9 @@ def prepare(spec: BuildSpec, *, config: Config, runner: Runner = run) -> Prepare
         parse(dockerfile.read_bytes(), filename=str(spec.dockerfile_path)), spec.build_args
     )
     resolve_profiles(spec.scrub)  # an unknown profile is a usage error before any build
+    ca_bundle = spec.ca_bundle if spec.ca_bundle is not None else config.ca_bundle
+    if ca_bundle is not None and not ca_bundle.is_file():
+        raise UsageError(f"--ca-bundle {ca_bundle}: no such file", hint="name a PEM file of CA certificates")
     if spec.target is not None and graph.stage(spec.target) is None:
         raise UsageError(f"--target {spec.target}: no stage of {spec.dockerfile_path} has that name")
     if spec.allow_unpinned:
@@ -170,6 +178,7 @@ def prepare(spec: BuildSpec, *, config: Config, runner: Runner = run) -> Prepare
         registries=registry_settings(config, graph),
         auth_file=docker_auth_file(),
         unpinned=unpinned,
+        ca_bundle=ca_bundle.resolve() if ca_bundle is not None else None,
     )
 
 
@@ -213,11 +222,24 @@ class Normalized:
     info: Mapping[str, Any] = field(default_factory=dict)
 
 
-def normalize(src: Path, dest: Path, *, tag: str, epoch: int, scrub: tuple[str, ...]) -> Normalized:
-    """Normalise the engine's layout ``src`` into a new layout ``dest`` tagged ``tag``."""
+def normalize(
+    src: Path,
+    dest: Path,
+    *,
+    tag: str,
+    epoch: int,
+    scrub: tuple[str, ...],
+    variables: Mapping[str, str] | None = None,
+) -> Normalized:
+    """Normalise the engine's layout ``src`` into a new layout ``dest`` tagged ``tag``.
+
+    ``variables`` are those the build gave RUN steps (:mod:`repro.build.runenv`).
+    """
     from repro.layers.normalize import normalize_layout
 
-    result = normalize_layout(src, dest, tag=tag, source_date_epoch=epoch, scrub=scrub)
+    result = normalize_layout(
+        src, dest, tag=tag, source_date_epoch=epoch, scrub=scrub, run_variables=variables
+    )
     paths = tuple(sorted({scrubbed.path for scrubbed in result.scrubbed}))
     return Normalized(digest=result.manifest_digest, scrubbed=paths, info=result.to_json())
 
@@ -262,24 +284,35 @@ def run_build(
     spec = prepared.spec
     started = time.monotonic()
 
+    epoch = prepared.epoch
+    variables = run_variables(epoch.value, ca_bundle=prepared.ca_bundle is not None)
+    declaration = f"ARG {' '.join(variables)}"
+
     def report(event: BuildEvent) -> None:
-        if progress is not None:
-            progress(dataclasses.replace(event, build=variation.label) if variation.label else event)
+        if progress is None:
+            return
+        if event.kind == "step":
+            event = _without_declaration(event, declaration)
+            if event.step == 0:
+                return
+        progress(dataclasses.replace(event, build=variation.label) if variation.label else event)
 
     context, dockerfile = prepared.context, prepared.dockerfile
     if variation.copy_context:
         context, dockerfile = _copy_context(prepared, workdir / "context")
+    # The engine builds a copy that declares the RUN variables in every stage (see runenv).
+    declared = workdir / "Dockerfile.repro"
+    declared.write_bytes(declare_args(dockerfile.read_bytes(), variables, filename=str(dockerfile)))
     raw = workdir / "engine-output"
-    epoch = prepared.epoch
     request = BuildRequest(
         context=context,
-        dockerfile=dockerfile,
+        dockerfile=declared,
         output=raw,
         tag=spec.tag,
         source_date_epoch=epoch.value,
         workdir=workdir / "engine",
         target=spec.target,
-        build_args=spec.build_args,
+        build_args={**spec.build_args, **variables},
         platform=spec.platform,
         registries=prepared.registries,
         auth_file=prepared.auth_file,
@@ -287,11 +320,12 @@ def run_build(
         umask=variation.umask,
         annotations={ANNOTATION_EPOCH: str(epoch.value)},
         timeout=BUILD_TIMEOUT,
+        ca_bundle=prepared.ca_bundle,
     )
     engine: EngineOutput = backend.build(request, progress=report)
     report(BuildEvent(kind="phase", text="normalising", elapsed=time.monotonic() - started))
     image = workdir / "image"
-    normalized = normalize(raw, image, tag=spec.tag, epoch=epoch.value, scrub=spec.scrub)
+    normalized = normalize(raw, image, tag=spec.tag, epoch=epoch.value, scrub=spec.scrub, variables=variables)
     shutil.rmtree(request.workdir, ignore_errors=True)  # engine storage: no longer needed
     return BuildResult(
         digest=normalized.digest,
@@ -307,6 +341,16 @@ def run_build(
         normalizer=normalized.info,
         unpinned=prepared.unpinned,
     )
+
+
+def _without_declaration(event: BuildEvent, declaration: str) -> BuildEvent:
+    """A step event numbered as in the user's Dockerfile: the declaration repro added as
+    step 2 of every stage is not shown (its event comes back with step 0)."""
+    if event.step == 2 and event.instruction.startswith(declaration):
+        return dataclasses.replace(event, step=0)
+    if event.steps < 2:
+        return event
+    return dataclasses.replace(event, step=event.step - (event.step > 2), steps=event.steps - 1)
 
 
 def default_backend() -> Backend:

@@ -81,6 +81,7 @@ def _build_spec(args: argparse.Namespace, *, output_required: bool) -> BuildSpec
         platform=args.platform,
         scrub=_scrub_arg(args),
         allow_unpinned=args.allow_unpinned,
+        ca_bundle=args.ca_bundle,
     )
 
 
@@ -224,6 +225,12 @@ def _add_build_options(command: argparse.ArgumentParser, *, output_required: boo
     )
     command.add_argument(
         "--allow-unpinned", action="store_true", help="build even if an image is not pinned to a digest"
+    )
+    command.add_argument(
+        "--ca-bundle",
+        type=Path,
+        metavar="FILE",
+        help="CA certificates for TLS in RUN steps (pip, npm, curl): mounted, never in the image",
     )
     command.add_argument("--json", action="store_true", help="print JSON on stdout")
 

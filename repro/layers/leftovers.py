@@ -31,10 +31,12 @@ from repro.reference import parse_reference
 BASE_NAME_ANNOTATION: Final = "org.opencontainers.image.base.name"
 BASE_DIGEST_ANNOTATION: Final = "org.opencontainers.image.base.digest"
 
-#: Files bind-mounted over during every RUN step. Writes in the step go to the mounted
-#: file, never into the layer, so a RUN layer can only hold them as the engine's empty
-#: mount targets.
-MOUNTED_FILES: Final = ("etc/hostname", "etc/hosts", "etc/resolv.conf")
+#: Where repro mounts the CA bundle (``--ca-bundle``) in RUN steps: a path of repro's own.
+CA_BUNDLE_MOUNT: Final = "/run/repro/ca-certificates.crt"
+#: Files bind-mounted over during RUN steps (the CA bundle only with ``--ca-bundle``).
+#: Writes in the step go to the mounted file, never into the layer, so a RUN layer can
+#: only hold them as the engine's empty mount targets.
+MOUNTED_FILES: Final = ("etc/hostname", "etc/hosts", "etc/resolv.conf", CA_BUNDLE_MOUNT.lstrip("/"))
 #: Directories the engine needs as mount points (devices, proc, sysfs, runtime files).
 MOUNT_DIRECTORIES: Final = ("dev", "proc", "sys", "run")
 _DIR_KIND: Final = b"5"
@@ -60,17 +62,19 @@ def mount_point_leftovers(entries: Mapping[str, _Entry]) -> list[str]:
 
     The signature, in this order:
 
-    1. ``etc/hosts``, ``etc/hostname``, ``etc/resolv.conf`` that are empty regular files
-       with mode 0755 owned by root. A RUN step cannot write these paths into its layer
-       (they are bind-mounted while it runs), so such an entry is always the engine's.
+    1. ``etc/hosts``, ``etc/hostname``, ``etc/resolv.conf`` (and repro's CA bundle mount
+       point) that are empty regular files with mode 0755 owned by root. A RUN step cannot
+       write these paths into its layer (they are bind-mounted while it runs), so such an
+       entry is always the engine's.
     2. Only if 1. found at least one (the fingerprint of the engine creating mount points
        in this layer): the top-level ``dev``, ``proc``, ``sys``, ``run`` directories that
        are empty in this layer, mode 0755, owned by root. A ``run/`` holding anything the
        step wrote (``run/app/pid``) stays, and so does every such directory in a layer
        without the fingerprint — an empty ``mkdir /run`` on a base that already had hosts
        files is kept, as the user wrote it.
-    3. ``etc/`` itself when 1. removed every entry under it in this layer and it is a
-       plain root 0755 directory: it is in the layer only because the engine wrote into it.
+    3. The parent directories of what 1. and 2. removed (``etc/``, ``run/repro/``,
+       ``run/``) when nothing else is under them in this layer and they are plain root
+       0755 directories: they are in the layer only because the engine wrote into them.
 
     Hard-linked entries (another path shares the inode) are never removed.
     """
@@ -96,14 +100,16 @@ def mount_point_leftovers(entries: Mapping[str, _Entry]) -> list[str]:
             and not _has_children(entries, directory, removed)
         ):
             removed.add(directory)
-    etc = entries.get("etc")
-    if (
-        etc is not None
-        and etc.kind == _DIR_KIND
-        and _is_plain(etc)
-        and not _has_children(entries, "etc", removed)
-    ):
-        removed.add("etc")
+    parents = sorted({p.rsplit("/", i)[0] for p in removed for i in range(1, p.count("/") + 1)}, reverse=True)
+    for directory in parents:  # deepest first, so run/repro goes before run
+        entry = entries.get(directory)
+        if (
+            entry is not None
+            and entry.kind == _DIR_KIND
+            and _is_plain(entry)
+            and not _has_children(entries, directory, removed)
+        ):
+            removed.add(directory)
     return sorted(removed)
 
 
@@ -195,3 +201,50 @@ def normalize_base_annotations(annotations: Mapping[str, str]) -> dict[str, str]
     if reference.digest is not None:
         out[BASE_DIGEST_ANNOTATION] = str(reference.digest)
     return out
+
+
+# --- variables repro gave RUN steps --------------------------------------------------------
+
+_ARG_ENTRY: Final = re.compile(r"\A(?:\S*sh -c #\(nop\) )?ARG (?P<names>[A-Za-z_][A-Za-z0-9_ ]*?)\s*\Z")
+_ARGS_PREFIX: Final = re.compile(r"\A(?P<run>RUN )?\|(?P<count>\d+) ")
+
+
+def is_run_variables_entry(entry: Mapping[str, Any], variables: Mapping[str, str]) -> bool:
+    """Whether a history entry is the ``ARG`` line that declared repro's RUN variables.
+
+    A stage's own ``ARG SOURCE_DATE_EPOCH`` reads the same and goes too: it makes no layer,
+    and the value it declares is the image's ``created`` time.
+    """
+    if not variables or not entry.get("empty_layer"):
+        return False
+    match = _ARG_ENTRY.match(str(entry.get("created_by", "")))
+    return match is not None and set(match["names"].split()) <= set(variables)
+
+
+def strip_run_variables(created_by: str, variables: Mapping[str, str]) -> str:
+    """``created_by`` without the ``NAME=VALUE`` words of repro's RUN variables.
+
+    Engines record the build arguments a RUN step saw as ``|2 A=1 B=2 /bin/sh -c …``
+    (BuildKit: ``RUN |2 A=1 …``); only the words that are exactly one of ``variables``
+    are removed, the count is corrected, and a count of 0 drops the prefix.
+    """
+    match = _ARGS_PREFIX.match(created_by)
+    if match is None or not variables:
+        return created_by
+    count = int(match["count"])
+    rest = created_by[match.end() :]
+    # The NAME=VALUE words come first; values with spaces make them ambiguous, and then
+    # only the first occurrence of each word is looked for.
+    words = re.match(rf"(?:[A-Za-z_][A-Za-z0-9_]*=\S* ){{{count}}}", rest)
+    head, tail = (rest[: words.end()], rest[words.end() :]) if words else (rest, "")
+    removed = 0
+    for name, value in variables.items():
+        word = f"{name}={value} "
+        if head.startswith(word) or f" {word}" in head:
+            head = head[len(word) :] if head.startswith(word) else head.replace(f" {word}", " ", 1)
+            removed += 1
+    if removed == 0:
+        return created_by
+    count -= removed
+    prefix = match["run"] or ""
+    return f"{prefix}|{count} {head}{tail}" if count > 0 else f"{prefix}{head}{tail}"

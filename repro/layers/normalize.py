@@ -52,9 +52,11 @@ from repro.layers.leftovers import (
     BASE_NAME_ANNOTATION,
     base_history_length,
     is_intermediate_comment,
+    is_run_variables_entry,
     mount_point_leftovers,
     normalize_base_annotations,
     run_layer_indexes,
+    strip_run_variables,
 )
 from repro.layers.scrub import AUTO, Scrubber, resolve_profiles
 from repro.layers.tarcanon import (
@@ -183,21 +185,21 @@ def normalize_config(
     source_date_epoch: int,
     *,
     base_history: int = 0,
+    run_variables: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The canonical config: times set to the epoch, diff IDs replaced, engine identity removed.
 
     The first ``base_history`` history entries are the base image's and stay as they are;
-    the build's own get the epoch as ``created`` and lose comments naming intermediate images.
+    the build's own get the epoch as ``created`` and lose comments naming intermediate
+    images, and what declaring ``run_variables`` left (:mod:`repro.build.runenv`).
     """
+    variables = run_variables or {}
     created = rfc3339(source_date_epoch)
     out = {k: v for k, v in config.items() if k not in ENGINE_CONFIG_KEYS}
     out["created"] = created
     history = out.get("history")
     if isinstance(history, list):
-        out["history"] = [
-            h if index < base_history or not isinstance(h, dict) else _own_history_entry(h, created)
-            for index, h in enumerate(history)
-        ]
+        out["history"] = _history(history, base_history, created, variables)
     rootfs = out.get("rootfs")
     out["rootfs"] = {**(rootfs if isinstance(rootfs, dict) else {}), "type": "layers"}
     out["rootfs"]["diff_ids"] = [str(d) for d in diff_ids]
@@ -217,8 +219,37 @@ def normalize_config(
     return out
 
 
-def _own_history_entry(entry: Mapping[str, Any], created: str) -> dict[str, Any]:
+def _history(
+    history: Sequence[Any], base_history: int, created: str, variables: Mapping[str, str]
+) -> list[Any]:
+    kept: list[Any] = list(history[:base_history])
+    # The declaration of the RUN variables is the first entry of the build and carries
+    # buildah's "FROM <base.name>" comment, which tells the base's entries from the
+    # build's (base_history_length): it moves to the next entry.
+    carried: str | None = None
+    for entry in history[base_history:]:
+        if not isinstance(entry, dict):
+            kept.append(entry)
+            continue
+        if is_run_variables_entry(entry, variables):
+            comment = entry.get("comment")
+            if isinstance(comment, str) and not is_intermediate_comment(comment):
+                carried = comment
+            continue
+        own = _own_history_entry(entry, created, variables)
+        if carried is not None:
+            own["comment"] = carried
+            carried = None
+        kept.append(own)
+    return kept
+
+
+def _own_history_entry(
+    entry: Mapping[str, Any], created: str, variables: Mapping[str, str]
+) -> dict[str, Any]:
     out = {**entry, "created": created}
+    if isinstance(out.get("created_by"), str):
+        out["created_by"] = strip_run_variables(out["created_by"], variables)
     if is_intermediate_comment(out.get("comment")):
         del out["comment"]
     return out
@@ -238,12 +269,15 @@ def normalize_layout(
     workers: int | None = None,
     level: int = DEFAULT_LEVEL,
     limits: Limits = DEFAULT_LIMITS,
+    run_variables: Mapping[str, str] | None = None,
 ) -> NormalizeResult:
     """Write the canonical form of the image ``tag`` of ``src`` into the layout ``dest``.
 
     ``tag`` picks the image in ``src`` (``None``: its only image) and names the result in
     ``dest`` (``None``: the source's own name, if it has one). ``dest`` is created if
     needed and may be ``src`` itself. ``scrub`` names profiles of :mod:`repro.layers.scrub`.
+    ``run_variables`` are the variables the build gave every RUN step as declared build
+    arguments (:mod:`repro.build.runenv`); the history keeps no trace of them.
     Raise :class:`~repro.errors.ImageError` for a malformed or hostile image, naming the
     layer and entry; nothing is tagged then.
     """
@@ -280,7 +314,9 @@ def normalize_layout(
 
     diff_ids = [w.diff_id for w in written]
     config_bytes = canonical_json(
-        normalize_config(image.config, diff_ids, source_date_epoch, base_history=base_history)
+        normalize_config(
+            image.config, diff_ids, source_date_epoch, base_history=base_history, run_variables=run_variables
+        )
     )
     config_desc = target.write_blob(config_bytes, media.OCI_CONFIG)
     annotations = {

@@ -51,7 +51,8 @@ def test_two_builds_at_different_paths_and_times_give_one_digest(
     captured = capsys.readouterr()
     result = json.loads(captured.out)
     assert result["digest"] == digest
-    assert "| STEP 1/6: FROM" in captured.err  # -v shows the engine's output
+    assert "| STEP 1/7: FROM" in captured.err  # -v shows the engine's output, with the declared RUN variables
+    assert "| STEP 2/7: ARG SOURCE_DATE_EPOCH" in captured.err
     assert result["source_date_epoch"] == EPOCH
     assert result["epoch_source"] == "environment"
     assert result["engine"]["name"] == "buildah"

@@ -43,7 +43,10 @@ def test_build_writes_the_output_and_reports(ctx: Path, tmp_path: Path) -> None:
     request = engine.requests[0]
     assert request.context == ctx.resolve()
     assert request.source_date_epoch == 1704067200
-    assert dict(request.build_args) == {"A": "1"}
+    # the engine builds a copy that declares SOURCE_DATE_EPOCH in every stage, given as a build arg
+    assert dict(request.build_args) == {"A": "1", "SOURCE_DATE_EPOCH": "1704067200"}
+    assert request.dockerfile.name == "Dockerfile.repro"
+    assert request.ca_bundle is None
     assert dict(request.annotations) == {ANNOTATION_EPOCH: "1704067200"}
     manifest = ImageLayout.open(out).image("v1").manifest
     assert manifest.annotations[ANNOTATION_EPOCH] == "1704067200"

@@ -194,3 +194,19 @@ def test_base_annotations() -> None:
     assert normalize_base_annotations({BASE_NAME_ANNOTATION: "0b1453d0e5bc"}) == {}
     assert normalize_base_annotations({BASE_NAME_ANNOTATION: "Not A Reference"}) == {}
     assert normalize_base_annotations({BASE_DIGEST_ANNOTATION: engine_id}) == {}
+
+
+def test_the_ca_bundle_mount_point_goes_with_its_directories() -> None:
+    def inode(kind: bytes, mode: int = 0o755) -> Inode:
+        return Inode(kind=kind, mode=mode, uid=0, gid=0, mtime=0)
+
+    # a base that already has /run and hosts files: only repro's mount point is left
+    entries = {
+        "run": inode(DIR),
+        "run/repro": inode(DIR),
+        "run/repro/ca-certificates.crt": inode(REG),
+        "app": inode(DIR),
+    }
+    assert mount_point_leftovers(entries) == ["run", "run/repro", "run/repro/ca-certificates.crt"]
+    entries["run/app.pid"] = inode(REG, mode=0o644)
+    assert mount_point_leftovers(entries) == ["run/repro", "run/repro/ca-certificates.crt"]
