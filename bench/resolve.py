@@ -14,7 +14,7 @@ distinct tags (setup, not measured), then times, in the same run:
 Each is measured twice: straight to the registry on loopback, and through
 :class:`devtools.testbed.proxy.FaultProxy` adding ``--latency`` ms to every request,
 because loopback hides the round trips that dominate against a real registry. The
-goal is repro at least 20x faster than the skopeo loop, cold.
+goal is repro at least 25x faster than the skopeo loop, cold (median of the rounds).
 
 Run: ``.venv/bin/python bench/resolve.py`` (about a minute; needs docker-registry and
 skopeo on PATH).
