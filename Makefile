@@ -9,9 +9,9 @@ DEB_PACKAGES := buildah skopeo umoci docker-registry mmdebstrap busybox-static \
                 apache2-utils openssl ca-certificates
 PYTEST_ARGS ?=
 
-.PHONY: test lint demo deps emulation venv bench clean format
+.PHONY: test lint demo deps emulation venv js bench clean format
 
-test: deps emulation venv
+test: deps emulation venv js
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: venv
@@ -58,6 +58,23 @@ emulation:
 	  echo "registering the qemu emulators with binfmt_misc"; $$SUDO update-binfmts --enable; \
 	fi
 
+# sigstore-js, the independent verifier the interop tests run, into a test-only folder
+# (tests/js/node_modules) from the committed lock file. Node and npm from Debian if missing.
+JS_DIR := tests/js
+JS_STAMP := $(JS_DIR)/node_modules/.installed
+
+js: $(JS_STAMP)
+
+$(JS_STAMP): $(JS_DIR)/package.json $(JS_DIR)/package-lock.json
+	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+	  echo "installing nodejs and npm (the sigstore-js interop tests)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends nodejs npm; \
+	fi
+	cd $(JS_DIR) && npm ci --no-audit --no-fund --ignore-scripts
+	touch $(JS_STAMP)
+
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -67,4 +84,4 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info $(JS_DIR)/node_modules

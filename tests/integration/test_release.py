@@ -12,6 +12,12 @@ from pathlib import Path
 
 import pytest
 import requests
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
+from google.protobuf import json_format
+from in_toto_attestation.predicates.provenance.v1 import provenance_pb2
+from in_toto_attestation.v1 import statement_pb2
+from in_toto_attestation.v1.statement import Statement as InTotoStatement
 
 from devtools.testbed import BaseImages, RunningRegistry
 from devtools.testbed.images import skopeo_copy
@@ -34,6 +40,7 @@ from repro.errors import (
 from repro.images.push import CYCLONEDX_JSON
 from repro.oci import media
 from repro.oci.layout import ImageLayout
+from repro.oci.models import Manifest
 from repro.reference import parse_reference
 from repro.registry import RegistryClient
 from tests.programs import require_programs
@@ -139,6 +146,27 @@ def test_release_signs_pushes_and_verifies(
         f"pkg:docker/{base.path}@sha256%3A{base.digest.hex if base.digest else ''}?repository_url={base.domain}"
         in uris
     )
+
+    # Independent checkers: in-toto's strict models for each signed statement, and the
+    # CycloneDX 1.6 strict schema for the plain SBOM referrer.
+    for attestation in result.verified:
+        proto = json_format.Parse(
+            attestation.statement.to_bytes().decode(), statement_pb2.Statement(), ignore_unknown_fields=False
+        )
+        InTotoStatement.copy_from_pb(proto).validate()
+    json_format.ParseDict(provenance.predicate, provenance_pb2.Provenance(), ignore_unknown_fields=False)
+    [sbom_referrer] = [r for r in referrers if r.artifact_type == CYCLONEDX_JSON]
+    with client_for(images.host) as client:
+        sbom_manifest = client.get_manifest(
+            parse_reference(f"{images.host}/release-ok/app@{sbom_referrer.digest}")
+        )
+        assert isinstance(sbom_manifest, Manifest)
+        [layer] = sbom_manifest.layers
+        buffer = io.BytesIO()
+        client.fetch_blob(images.host, "release-ok/app", layer.digest, buffer, size=layer.size)
+    errors_found = JsonStrictValidator(SchemaVersion.V1_6).validate_str(buffer.getvalue().decode())
+    assert errors_found is None, errors_found
+    assert json.loads(buffer.getvalue())["specVersion"] == "1.6"
 
 
 def test_a_build_that_is_not_reproducible_is_not_released(
