@@ -10,6 +10,10 @@ Mirrors are tried in order, the origin registry last::
 
     [registries."127.0.0.1:5000"]   # the mirror's own settings
     insecure = true
+
+``registry-1.docker.io`` and ``index.docker.io`` are Docker Hub: without mirrors of their
+own, the mirrors configured for ``docker.io`` apply to them, as Docker applies its
+registry mirrors; the image keeps the name the user wrote.
 """
 
 from __future__ import annotations
@@ -19,8 +23,12 @@ from dataclasses import dataclass
 
 from repro.config import Config
 from repro.errors import ConfigError
+from repro.reference import DEFAULT_DOMAIN
 
-__all__ = ["Endpoint", "endpoints", "parse_mirror"]
+__all__ = ["DOCKER_HUB_ALIASES", "Endpoint", "endpoints", "parse_mirror"]
+
+#: Other names of Docker Hub's registry.
+DOCKER_HUB_ALIASES = frozenset({"index.docker.io", "registry-1.docker.io"})
 
 _HOST = re.compile(
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
@@ -58,7 +66,10 @@ def parse_mirror(entry: str) -> tuple[str, str]:
 def endpoints(config: Config, domain: str, path: str) -> list[Endpoint]:
     """The places to try for ``domain/path``, in order: each mirror, then the origin."""
     result: list[Endpoint] = []
-    for entry in config.registry(domain).mirrors:
+    mirrors = config.registry(domain).mirrors
+    if not mirrors and domain in DOCKER_HUB_ALIASES:
+        mirrors = config.registry(DEFAULT_DOMAIN).mirrors
+    for entry in mirrors:
         host, prefix = parse_mirror(entry)
         mirrored_path = f"{prefix}/{path}" if prefix else path
         result.append(

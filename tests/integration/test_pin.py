@@ -165,15 +165,22 @@ def test_docker_hub_through_a_mirror(
     mirror = f'[registries."docker.io"]\nmirrors = ["{host}/hub"]\n'
     project = _project(
         tmp_path,
-        "FROM busybox\nFROM docker.io/library/busybox:latest\n",
+        "FROM busybox\nFROM docker.io/library/busybox:latest\n"
+        "FROM index.docker.io/library/busybox:latest\nFROM registry-1.docker.io/library/busybox:latest\n",
         config=_insecure(host, extra=mirror),
     )
     assert main(["pin", str(project)]) == EXIT_OK
     digest = base_images.busybox.digest
+    # Docker Hub's other names go through docker.io's mirror; the spelling is kept.
     assert (project / "Dockerfile").read_text() == (
         f"FROM busybox:latest@{digest}\nFROM docker.io/library/busybox:latest@{digest}\n"
+        f"FROM index.docker.io/library/busybox:latest@{digest}\n"
+        f"FROM registry-1.docker.io/library/busybox:latest@{digest}\n"
     )
-    assert list(_lock(project)) == ["docker.io/library/busybox:latest"]
+    assert list(_lock(project)) == [
+        "docker.io/library/busybox:latest",
+        "registry-1.docker.io/library/busybox:latest",
+    ]
 
 
 def test_registry_down(
