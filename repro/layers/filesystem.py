@@ -51,9 +51,9 @@ from typing import IO, BinaryIO, Final
 
 from repro.digest import Digest
 from repro.errors import ImageError
+from repro.layers.fileview import FileEntry
 from repro.layers.layertar import ENTRY_TYPES, open_layer_tar
 from repro.oci.layout import Image, ImageLayout, Layer
-from repro.sbom.model import FileEntry
 
 logger = logging.getLogger(__name__)
 

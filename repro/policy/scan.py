@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from repro.errors import ImageError
-from repro.sbom.model import FileEntry, FileView
+from repro.layers.fileview import FileEntry, FileView
 
 __all__ = ["FileFinding", "ScanResult", "credential_kind", "scan_files"]
 

@@ -1,6 +1,7 @@
 """What catalogers see and what they report.
 
-A cataloger reads an image's final filesystem through a :class:`FileView` (layers already
+A cataloger reads an image's final filesystem through a
+:class:`~repro.layers.fileview.FileView` (layers already
 merged, whiteouts applied, nothing extracted to disk) and returns :class:`Package` values.
 The SBOM writer turns those into CycloneDX; nothing in a cataloger knows about CycloneDX.
 
@@ -10,57 +11,12 @@ satisfies :class:`Cataloger`, listed in ``repro.sbom.catalogers.ALL``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO, Protocol, runtime_checkable
+from typing import Protocol
 
 from repro.digest import Digest
-
-
-@dataclass(frozen=True)
-class FileEntry:
-    """One path of the final filesystem and the layer that last wrote it."""
-
-    path: str  # relative, no leading "/" ("usr/bin/curl")
-    type: str  # "file", "dir", "symlink", "hardlink", "char", "block", "fifo"
-    size: int
-    mode: int  # permission bits and setuid/setgid/sticky
-    uid: int
-    gid: int
-    layer: int  # index of the layer that last wrote this path
-    linkname: str = ""
-
-    @property
-    def is_executable(self) -> bool:
-        return self.type == "file" and bool(self.mode & 0o111)
-
-
-class FileView(Protocol):
-    """Read-only access to an image's final filesystem."""
-
-    def entries(self) -> Iterable[FileEntry]:
-        """Every path, in sorted order."""
-        ...
-
-    def entry(self, path: str) -> FileEntry | None:
-        """The entry at ``path`` (symlinks not followed), or None."""
-        ...
-
-    def glob(self, pattern: str) -> list[FileEntry]:
-        """Entries whose path matches a :func:`fnmatch.fnmatchcase` pattern, sorted."""
-        ...
-
-    def read(self, path: str, *, max_size: int = 64 * 1024 * 1024) -> bytes:
-        """The content of a regular file (hard links resolved); ImageError if absent or larger."""
-        ...
-
-    def open(self, path: str) -> BinaryIO:
-        """A stream over a regular file's content, for large files (jars, binaries)."""
-        ...
-
-    def first_layer(self, path: str) -> int | None:
-        """The index of the layer that first created ``path`` and from which it survived."""
-        ...
+from repro.layers.fileview import FileView
 
 
 @dataclass(frozen=True)
@@ -140,18 +96,6 @@ class LayerOrigin:
 #: file of each layer) puts the layer index in ``Package.properties`` under this key; for
 #: the others the SBOM writer attributes a package to the layer its evidence came from.
 LAYER_PROPERTY = "repro:layer:index"
-
-
-@runtime_checkable
-class LayeredFileView(FileView, Protocol):
-    """A :class:`FileView` that also remembers every layer's version of some files.
-
-    Which files is decided by the catalogers' ``track`` globs (see :class:`CatalogerHints`).
-    """
-
-    def versions(self, path: str) -> list[tuple[int, bytes | None]]:
-        """(layer index, content) for each layer that wrote ``path``; None where one deleted it."""
-        ...
 
 
 class CatalogerHints(Protocol):

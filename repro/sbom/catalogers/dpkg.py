@@ -25,9 +25,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from repro.errors import ImageError
+from repro.layers.fileview import FileView, LayeredFileView
 from repro.sbom import purl
 from repro.sbom.licenses import is_spdx, normalize
-from repro.sbom.model import LAYER_PROPERTY, CatalogContext, FileView, LayeredFileView, Package
+from repro.sbom.model import LAYER_PROPERTY, CatalogContext, Package
 
 __all__ = [
     "DpkgCataloger",

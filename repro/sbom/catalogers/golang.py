@@ -31,8 +31,9 @@ from dataclasses import dataclass, field
 from typing import IO, BinaryIO
 
 from repro.errors import ImageError
+from repro.layers.fileview import FileEntry, FileView
 from repro.sbom import purl
-from repro.sbom.model import CatalogContext, FileEntry, FileView, Package
+from repro.sbom.model import CatalogContext, Package
 
 __all__ = ["BuildInfo", "GoCataloger", "Module", "go_purl", "parse_modinfo", "read_buildinfo", "scan_version"]
 

@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 from typing import IO, BinaryIO
 
 from repro.errors import ImageError
+from repro.layers.fileview import FileView
 from repro.sbom import purl
 from repro.sbom.licenses import normalize
-from repro.sbom.model import CatalogContext, FileView, Package
+from repro.sbom.model import CatalogContext, Package
 
 __all__ = ["JavaCataloger", "parse_manifest", "parse_properties"]
 

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from repro.errors import ImageError
+from repro.layers.fileview import FileView
 from repro.sbom import purl
 from repro.sbom.licenses import normalize
-from repro.sbom.model import CatalogContext, FileView, Package
+from repro.sbom.model import CatalogContext, Package
 
 __all__ = ["NpmCataloger", "npm_purl"]
 

@@ -14,7 +14,8 @@ import logging
 import shlex
 
 from repro.errors import ImageError
-from repro.sbom.model import Distro, FileView
+from repro.layers.fileview import FileView
+from repro.sbom.model import Distro
 
 __all__ = ["OS_RELEASE_PATHS", "find_distro", "parse_os_release"]
 

@@ -25,9 +25,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from repro.errors import ImageError
+from repro.layers.fileview import FileView
 from repro.sbom import purl
 from repro.sbom.licenses import normalize
-from repro.sbom.model import CatalogContext, FileView, Package
+from repro.sbom.model import CatalogContext, Package
 
 __all__ = ["PythonCataloger", "normalize_name"]
 

@@ -21,9 +21,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from repro.errors import ImageError
+from repro.layers.fileview import FileView
 from repro.sbom import purl
 from repro.sbom.licenses import normalize
-from repro.sbom.model import CatalogContext, Distro, FileView, Package
+from repro.sbom.model import CatalogContext, Distro, Package
 
 __all__ = ["RpmCataloger", "RpmHeader", "parse_header"]
 

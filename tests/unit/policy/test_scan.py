@@ -8,8 +8,8 @@ from typing import BinaryIO
 import pytest
 
 from repro.errors import ImageError
+from repro.layers.fileview import FileEntry, FileView
 from repro.policy.scan import credential_kind, scan_files
-from repro.sbom.model import FileEntry, FileView
 
 
 class MemoryFiles:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import BinaryIO
 
 from repro.errors import ImageError
-from repro.sbom.model import FileEntry
+from repro.layers.fileview import FileEntry
 
 FileSpec = bytes | tuple[bytes, int]
 
