@@ -37,6 +37,16 @@ class RegistrySettings:
 
 
 @dataclass(frozen=True)
+class BuildSecret:
+    """A secret a ``RUN --mount=type=secret,id=ID`` step may read: the file ``source`` or
+    the environment variable ``env`` of the process that starts the build."""
+
+    id: str
+    source: Path | None = None
+    env: str | None = None
+
+
+@dataclass(frozen=True)
 class BuildRequest:
     """One build, fully specified: the same request must give the same image.
 
@@ -64,6 +74,7 @@ class BuildRequest:
     #: A CA bundle to mount read-only at :data:`repro.layers.leftovers.CA_BUNDLE_MOUNT` in
     #: RUN steps (never into a layer); the variables pointing at it come as build args.
     ca_bundle: Path | None = None
+    secrets: tuple[BuildSecret, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "build_args", _frozen(self.build_args))

@@ -246,6 +246,10 @@ class BuildahBackend:
         ]
         for name, value in request.build_args.items():
             argv += ["--build-arg", f"{name}={value}"]
+        for secret in request.secrets:
+            # buildah mounts it for the RUN steps that ask for it; it never enters a layer.
+            where = f"src={secret.source}" if secret.source is not None else f"env={secret.env or secret.id}"
+            argv += ["--secret", f"id={secret.id},{where}"]
         if request.target:
             argv += ["--target", request.target]
         if request.platform:

@@ -30,14 +30,17 @@ from repro.build.backend import (
     BuildEvent,
     BuildRequest,
     BuildResult,
+    BuildSecret,
     EngineOutput,
     ProgressCallback,
     RegistrySettings,
 )
 from repro.build.capabilities import check_capabilities
+from repro.build.dockerignore import IGNORE_FILES, copy_context
 from repro.build.epoch import Epoch, source_date_epoch
 from repro.build.preflight import check_pinned, find_unpinned
 from repro.build.runenv import declare_args, run_variables
+from repro.build.secrets import check_secrets
 from repro.config import Config
 from repro.digest import Digest
 from repro.dockerfile import StageGraph, build_stage_graph, parse
@@ -77,6 +80,7 @@ class BuildSpec:
     #: A CA bundle every RUN step may use for TLS (mounted, never in a layer); None: the
     #: configuration's ``ca_bundle``, if any.
     ca_bundle: Path | None = None
+    secrets: tuple[BuildSecret, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "build_args", MappingProxyType(dict(self.build_args)))
@@ -160,6 +164,7 @@ def prepare(spec: BuildSpec, *, config: Config, runner: Runner = run) -> Prepare
     ca_bundle = spec.ca_bundle if spec.ca_bundle is not None else config.ca_bundle
     if ca_bundle is not None and not ca_bundle.is_file():
         raise UsageError(f"--ca-bundle {ca_bundle}: no such file", hint="name a PEM file of CA certificates")
+    check_secrets(graph, spec.secrets, context=context, path=spec.dockerfile_path)
     if spec.target is not None and graph.stage(spec.target) is None:
         raise UsageError(f"--target {spec.target}: no stage of {spec.dockerfile_path} has that name")
     if spec.allow_unpinned:
@@ -202,8 +207,10 @@ def work_directory(prefix: str = "repro-build-") -> Iterator[Path]:
 
 
 def _copy_context(prepared: Prepared, destination: Path) -> tuple[Path, Path]:
-    """Copy the context to ``destination``; the Dockerfile goes along if it is outside."""
-    shutil.copytree(prepared.context, destination, symlinks=True)
+    """Copy what ``.dockerignore`` lets through of the context to ``destination``; the
+    Dockerfile and the ignore file always go along (the engine reads them)."""
+    ignore_files = [prepared.context / name for name in IGNORE_FILES if (prepared.context / name).is_file()]
+    copy_context(prepared.context, destination, always=[prepared.dockerfile, *ignore_files])
     try:
         relative = prepared.dockerfile.relative_to(prepared.context)
     except ValueError:
@@ -321,6 +328,7 @@ def run_build(
         annotations={ANNOTATION_EPOCH: str(epoch.value)},
         timeout=BUILD_TIMEOUT,
         ca_bundle=prepared.ca_bundle,
+        secrets=spec.secrets,
     )
     engine: EngineOutput = backend.build(request, progress=report)
     report(BuildEvent(kind="phase", text="normalising", elapsed=time.monotonic() - started))

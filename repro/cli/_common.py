@@ -14,6 +14,7 @@ from repro import redact
 from repro.errors import Error, UsageError
 
 if TYPE_CHECKING:
+    from repro.build.backend import BuildSecret
     from repro.config import Config
     from repro.platform import Platform
 
@@ -57,6 +58,17 @@ def _build_args(args: argparse.Namespace) -> dict[str, str]:
     # Whatever happens next, these values stay out of logs, errors and reports.
     redact.remember(value for name, value in values.items() if redact.looks_secret(name, value))
     return values
+
+
+def _secrets(args: argparse.Namespace) -> tuple[BuildSecret, ...]:
+    """The ``--secret`` options; their values are kept out of every log, error and report."""
+    from repro.build.secrets import parse_secrets, secret_value
+
+    secrets = parse_secrets(args.secret or ())
+    for secret in secrets:
+        text = secret_value(secret).decode("utf-8", "replace")
+        redact.remember([text.strip(), *(line.strip() for line in text.splitlines())])
+    return secrets
 
 
 def _warn_secret_build_args(build_args: dict[str, str]) -> None:

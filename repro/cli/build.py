@@ -14,6 +14,7 @@ from repro.cli._common import (
     _Parser,
     _print_json,
     _report,
+    _secrets,
     _warn_secret_build_args,
 )
 from repro.errors import EXIT_OK, UsageError
@@ -82,6 +83,7 @@ def _build_spec(args: argparse.Namespace, *, output_required: bool) -> BuildSpec
         scrub=_scrub_arg(args),
         allow_unpinned=args.allow_unpinned,
         ca_bundle=args.ca_bundle,
+        secrets=_secrets(args),
     )
 
 
@@ -210,6 +212,12 @@ def _add_build_options(command: argparse.ArgumentParser, *, output_required: boo
         "--build-arg", action="append", metavar="NAME=VALUE", help="a build argument (repeatable)"
     )
     command.add_argument("--platform", metavar="OS/ARCH[/VARIANT]", help="the platform to build for")
+    command.add_argument(
+        "--secret",
+        action="append",
+        metavar="id=ID,src=FILE|env=VAR",
+        help="a secret for RUN --mount=type=secret,id=ID; in no layer (repeatable)",
+    )
     command.add_argument(
         "-o",
         "--output",

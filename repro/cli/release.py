@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from repro.cli._common import _build_args, _load_config, _Parser, _print_json, _scrub_arg
+from repro.cli._common import _build_args, _load_config, _Parser, _print_json, _scrub_arg, _secrets
 from repro.errors import EXIT_OK
 
 if TYPE_CHECKING:
@@ -29,6 +29,7 @@ def _cmd_release(args: argparse.Namespace) -> int:
         platform=args.platform,
         build_args=_build_args(args),
         scrub=_scrub_arg(args),
+        secrets=_secrets(args),
     )
     options = ReleaseOptions(
         build,
@@ -104,6 +105,12 @@ def _add_release_command(commands: argparse._SubParsersAction[_Parser]) -> None:
     rel.add_argument("--platform", metavar="OS/ARCH[/VARIANT]", help="the platform to build for")
     rel.add_argument(
         "--build-arg", action="append", metavar="NAME=VALUE", help="a build argument (repeatable)"
+    )
+    rel.add_argument(
+        "--secret",
+        action="append",
+        metavar="id=ID,src=FILE|env=VAR",
+        help="a secret for RUN --mount=type=secret,id=ID; in no layer (repeatable)",
     )
     rel.add_argument(
         "--scrub",

@@ -6,7 +6,9 @@ exit code. What buildah cannot build is refused before any build, by file:line.
 
 from __future__ import annotations
 
+import base64
 import gzip
+import hashlib
 import io
 import json
 import tarfile
@@ -143,3 +145,162 @@ def test_healthcheck_shell_stopsignal_and_onbuild_are_in_the_image_config(
     # RUN went through the SHELL: the last layer holds what the shell wrote
     files = layer_files(out, image.layers[-1].digest)
     assert files["shell-ran"] == b"through-the-shell\n"
+
+
+SECRET = b"s3cr3t-token-4a7f09c2e1b6d8\n"
+ENV_SECRET = "env-secret-91c3ab77f0e2d5"
+
+MOUNTS = """\
+FROM {base} AS tools
+RUN echo from-the-tools-stage > /tool.txt
+FROM {base}
+COPY . /ctx/
+RUN --mount=type=secret,id=tok,required=true sha256sum /run/secrets/tok | cut -c1-64 > /secret-hash
+RUN --mount=type=secret,id=envtok,target=/envtok,required=true wc -c < /envtok > /envtok-length
+RUN --mount=type=cache,target=/cache date +%s%N >> /cache/seen && wc -l < /cache/seen > /cache-lines
+RUN --mount=type=bind,from=tools,source=/tool.txt,target=/mnt/tool.txt cp /mnt/tool.txt /copied-tool.txt
+"""
+
+IGNORED_CONTEXT = {
+    "app.txt": "the app\n",
+    "node_modules/big/index.js": "x" * 100_000,
+    "logs/today.log": "log\n",
+    "src/debug.log": "log\n",
+    "docs/keep.txt": "kept\n",
+    "docs/drop.txt": "dropped\n",
+    ".dockerignore": "node_modules\n**/*.log\ndocs\n!docs/keep.txt\n",
+}
+
+
+def every_blob(layout: Path) -> list[bytes]:
+    """Every blob of a layout, gzip layers decompressed, base64 payloads of JSON decoded too."""
+    found: list[bytes] = []
+    for blob in sorted((layout / "blobs").rglob("*")):
+        if not blob.is_file():
+            continue
+        data = blob.read_bytes()
+        if data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
+        found.append(data)
+        found += decoded_payloads(data)
+    return found
+
+
+def decoded_payloads(data: bytes) -> list[bytes]:
+    """The base64 strings inside a JSON document, decoded (DSSE payloads, bundle contents)."""
+    try:
+        document = json.loads(data)
+    except ValueError:
+        return []
+    out: list[bytes] = []
+
+    def walk(value: object) -> None:
+        if isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+        elif isinstance(value, str) and len(value) >= 16:
+            try:
+                decoded = base64.b64decode(value, validate=True)
+            except ValueError:
+                return
+            out.append(decoded)
+            out.extend(decoded_payloads(decoded))
+
+    walk(document)
+    return out
+
+
+def assert_secret_absent(where: str, data: bytes) -> None:
+    for needle in (
+        SECRET.strip(),
+        base64.b64encode(SECRET),
+        base64.b64encode(SECRET.strip()),
+        ENV_SECRET.encode(),
+    ):
+        assert needle not in data, f"{where} holds the secret ({needle!r})"
+
+
+def write_tree(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+
+
+def test_secrets_cache_and_bind_mounts_and_dockerignore_through_verify(
+    images: BaseImages, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx = context(tmp_path, MOUNTS.format(base=images.busybox.pinned))
+    write_tree(ctx, IGNORED_CONTEXT)
+    secret_file = tmp_path / "token"
+    secret_file.write_bytes(SECRET)
+    monkeypatch.setenv("ENV_TOKEN", ENV_SECRET)
+    out = tmp_path / "out"
+    args = ["-v", "verify", str(ctx), "-o", f"oci:{out}:m", "--json"]
+    secrets = ["--secret", f"id=tok,src={secret_file}", "--secret", "id=envtok,env=ENV_TOKEN"]
+    assert main([*args, *secrets[:2]]) == EXIT_USAGE  # envtok is required
+    err = capsys.readouterr().err
+    assert "requires secret(s) that were not given: envtok" in err
+    assert f"{ctx / 'Dockerfile'}:6: RUN --mount=type=secret,id=envtok,required=true" in err
+
+    # Build A reads the copy of the context, B too; a copy that kept out more or less than
+    # buildah's own .dockerignore handling would make COPY . differ from a plain build.
+    code = main([*args, *secrets])
+    captured = capsys.readouterr()
+    assert code == EXIT_OK, captured.err
+    assert json.loads(captured.out)["reproducible"] is True
+    assert_secret_absent("verify's output", (captured.out + captured.err).encode())
+
+    image = ImageLayout.open(out).image("m")
+    files: dict[str, bytes] = {}
+    for layer in image.layers:
+        files.update(layer_files(out, layer.digest))
+    # the secrets were there for their steps ...
+    assert files["secret-hash"].decode().strip() == hashlib.sha256(SECRET).hexdigest()
+    assert files["envtok-length"].strip() == str(len(ENV_SECRET)).encode()
+    # ... the cache mount started empty and stayed out of the layer (time-varying content,
+    # yet both builds agree) ...
+    assert files["cache-lines"].strip() == b"1"
+    assert not [name for name in files if name.startswith("cache/")]
+    # ... the bind mount read a file of another stage, and left nothing behind
+    assert files["copied-tool.txt"] == b"from-the-tools-stage\n"
+    assert not [name for name in files if name.startswith("mnt/")]
+    # .dockerignore: what COPY . took
+    copied = sorted(name.removeprefix("ctx/") for name in files if name.startswith("ctx/"))
+    assert copied == [".dockerignore", "Dockerfile", "app.txt", "docs/keep.txt"]
+    # the secrets are in no layer, the config, the history or the manifest
+    for index, blob in enumerate(every_blob(out)):
+        assert_secret_absent(f"blob {index} of the image", blob)
+
+
+def test_a_released_image_its_attestations_and_report_hold_no_secret(
+    images: BaseImages, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REPRO_KEY_PASSWORD", "features test passphrase")
+    monkeypatch.chdir(tmp_path)
+    ctx = context(
+        tmp_path,
+        f"FROM {images.busybox.pinned}\n"
+        "RUN --mount=type=secret,id=tok,required=true sha256sum /run/secrets/tok | cut -c1-64 > /secret-hash\n"
+        "USER 65534:65534\n"
+        'CMD ["cat", "/secret-hash"]\n',
+    )
+    secret_file = tmp_path / "token"
+    secret_file.write_bytes(SECRET)
+    code = main(
+        ["release", str(ctx), "--image", "app:1.0", "--secret", f"id=tok,src={secret_file}", "--json"]
+    )
+    captured = capsys.readouterr()
+    assert code == EXIT_OK, captured.err
+    assert json.loads(captured.out)
+    assert_secret_absent("the release report", captured.out.encode())
+    assert_secret_absent("the release's messages", captured.err.encode())
+    for path in sorted((tmp_path / "dist").rglob("*")):
+        if path.is_file() and "blobs" not in path.parts:
+            assert_secret_absent(str(path), path.read_bytes())
+    blobs = every_blob(tmp_path / "dist")
+    assert any(b"https://slsa.dev/provenance/v1" in blob for blob in blobs)  # the provenance was searched
+    for index, blob in enumerate(blobs):
+        assert_secret_absent(f"blob {index} of the release", blob)

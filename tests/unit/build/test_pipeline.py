@@ -85,6 +85,17 @@ def test_verify_same_digest_is_reproducible(ctx: Path, tmp_path: Path) -> None:
     assert first.workdir != second.workdir
 
 
+def test_verify_copies_only_what_dockerignore_lets_through(ctx: Path, tmp_path: Path) -> None:
+    (ctx / "node_modules" / "big").mkdir(parents=True)
+    (ctx / "node_modules" / "big" / "index.js").write_text("x" * 10_000)
+    (ctx / "debug.log").write_text("log")
+    (ctx / ".dockerignore").write_text("node_modules\n*.log\nDockerfile\n")
+    engine = FakeBackend()
+    verify(BuildSpec(ctx), config=Config(), backend=engine, concurrent=False)
+    # the Dockerfile and the ignore file go along (the engine reads them), nothing ignored does
+    assert engine.context_files == [[".dockerignore", "Dockerfile", "data.txt"]] * 2
+
+
 def test_verify_different_digests_is_not_reproducible_and_writes_nothing(ctx: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = verify(
