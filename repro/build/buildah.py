@@ -2,8 +2,14 @@
 
 Every build gets a private storage root (``--root``/``--runroot`` under the request's
 ``workdir``, with the ``vfs`` driver: overlay adds entries such as ``run/`` to layers) and
-generated ``storage.conf`` and ``registries.conf``, so no two builds share state, cache
-or the machine's container configuration. Only registries configured ``insecure`` are
+generated configuration, so no two builds share state or cache and none reads the
+machine's ``/etc/containers``: ``storage.conf``, ``containers.conf`` (``CONTAINERS_CONF``),
+``registries.conf`` in a private ``HOME`` (``CONTAINERS_REGISTRIES_CONF`` would still
+merge the machine's ``registries.conf.d`` drop-ins, e.g. Debian's ``shortnames.conf``), an
+empty drop-in directory, short-name alias cache, default mounts file and certificate
+directory, and a signature policy (pins are checked by digest before the build).
+Measured with strace: only buildah's re-executed helpers still look for
+``/etc/containers/containers.conf`` and ``storage.conf``, which this machine lacks. Only registries configured ``insecure`` are
 spoken to over plain http (per registry, never a global ``--tls-verify=false``).
 
 The flags are the recipe that builds reproducibly with buildah 1.28: ``--isolation
@@ -45,6 +51,9 @@ _OUTPUT_TAIL_LINES = 30
 #: The name of the built image inside the build's private storage.
 _STORED_IMAGE = "localhost/repro-build:latest"
 _INTERMEDIATE_COMMENT_RE = re.compile(r"FROM [0-9a-f]{12,64}")
+#: Accept any image: repro checks every FROM is pinned by digest before building, and
+#: the machine's /etc/containers/policy.json is not this build's business.
+SIGNATURE_POLICY = '{"default": [{"type": "insecureAcceptAnything"}]}\n'
 
 
 def _toml_string(value: str) -> str:
@@ -166,7 +175,35 @@ class BuildahBackend:
             str(work / "run"),
             "--storage-driver",
             STORAGE_DRIVER,
+            "--registries-conf-dir",
+            str(work / "registries.conf.d"),
+            "--short-name-alias-conf",
+            str(work / "short-name-aliases.conf"),
+            "--default-mounts-file",
+            str(work / "mounts.conf"),
         ]
+
+    @staticmethod
+    def _write_configuration(request: BuildRequest) -> dict[str, str]:
+        """The generated configuration files; returns the environment that points at them."""
+        work = request.workdir
+        root, runroot, tmp, home = work / "storage", work / "run", work / "tmp", work / "home"
+        user_config = home / ".config" / "containers"
+        for directory in (root, runroot, tmp, work / "registries.conf.d", work / "certs", user_config):
+            directory.mkdir(parents=True, exist_ok=True)
+        (user_config / "registries.conf").write_text(registries_conf(request.registries))
+        (user_config / "registries.conf.d").mkdir(exist_ok=True)
+        (work / "storage.conf").write_text(storage_conf(root, runroot))
+        (work / "containers.conf").write_text("[containers]\n")
+        (work / "short-name-aliases.conf").write_text("[aliases]\n")
+        (work / "mounts.conf").write_text("")
+        (work / "policy.json").write_text(SIGNATURE_POLICY)
+        return {
+            "HOME": str(home),
+            "CONTAINERS_CONF": str(work / "containers.conf"),
+            "CONTAINERS_STORAGE_CONF": str(work / "storage.conf"),
+            "TMPDIR": str(tmp),
+        }
 
     def _export(self, request: BuildRequest, env: Mapping[str, str]) -> None:
         """Copy the built image from the private storage to ``request.output`` as OCI, with
@@ -185,6 +222,8 @@ class BuildahBackend:
                     *storage,
                     "push",
                     "--quiet",
+                    "--signature-policy",
+                    str(request.workdir / "policy.json"),
                     "--authfile",
                     str(no_auth),
                     _STORED_IMAGE,
@@ -212,19 +251,7 @@ class BuildahBackend:
     def command(self, request: BuildRequest) -> tuple[list[str], dict[str, str]]:
         """The argv and the extra environment that build ``request`` (files are written too)."""
         work = request.workdir
-        root, runroot, tmp = work / "storage", work / "run", work / "tmp"
-        for directory in (root, runroot, tmp):
-            directory.mkdir(parents=True, exist_ok=True)
-        registries_file = work / "registries.conf"
-        registries_file.write_text(registries_conf(request.registries))
-        storage_file = work / "storage.conf"
-        storage_file.write_text(storage_conf(root, runroot))
-        env = {
-            "CONTAINERS_REGISTRIES_CONF": str(registries_file),
-            "CONTAINERS_STORAGE_CONF": str(storage_file),
-            "TMPDIR": str(tmp),
-            **request.environment,
-        }
+        env = {**self._write_configuration(request), **request.environment}
         epoch = str(request.source_date_epoch)
         argv = [
             *self._storage_argv(request),
@@ -241,6 +268,8 @@ class BuildahBackend:
             "--timestamp",
             epoch,
             "--identity-label=false",
+            "--signature-policy",
+            str(work / "policy.json"),
             "--build-arg",
             f"SOURCE_DATE_EPOCH={epoch}",
         ]
@@ -258,13 +287,12 @@ class BuildahBackend:
             argv += ["--volume", f"{request.ca_bundle}:{CA_BUNDLE_MOUNT}:ro"]
         if request.auth_file is not None:
             argv += ["--authfile", str(request.auth_file)]
-        ca_files = [(r.host, r.ca_file) for r in request.registries if r.ca_file is not None]
-        if ca_files:
-            cert_dir = work / "certs"
-            cert_dir.mkdir(exist_ok=True)
-            for host, ca_file in ca_files:
-                shutil.copyfile(ca_file, cert_dir / f"{host.replace(':', '_')}.crt")
-            argv += ["--cert-dir", str(cert_dir)]
+        # Always a certificate directory of its own (empty without CA files), so the
+        # machine's /etc/containers/certs.d is never consulted.
+        cert_dir = work / "certs"
+        for host, ca_file in [(r.host, r.ca_file) for r in request.registries if r.ca_file is not None]:
+            shutil.copyfile(ca_file, cert_dir / f"{host.replace(':', '_')}.crt")
+        argv += ["--cert-dir", str(cert_dir)]
         argv += [
             "-t",
             _STORED_IMAGE,

@@ -137,18 +137,32 @@ def _hard_linked(entries: Mapping[str, _Entry]) -> set[int]:
 def base_history_length(history: Sequence[Any], base_name: str | None) -> int:
     """How many leading ``history`` entries come from the base image.
 
-    buildah marks the first entry of the build with the comment ``FROM <base.name>``; the
-    entries before it are the base image's own. Without a base name (``FROM scratch``)
-    or the marker, none are.
+    buildah marks the first entry of the build with the comment ``FROM <base image>``; the
+    entries before it are the base image's own. ``base_name`` (the ``base.name``
+    annotation, written in the OCI format) names the marker exactly; without it (the
+    Docker format) the marker is the last comment ``FROM <reference>`` — the build's own
+    other entries name only intermediate image ids. Without a marker (``FROM scratch``,
+    other engines) none are the base's.
     """
-    if not base_name:
-        return 0
-    marker = f"FROM {base_name}"
     for index in range(len(history) - 1, -1, -1):
         entry = history[index]
-        if isinstance(entry, Mapping) and entry.get("comment") == marker:
+        comment = entry.get("comment") if isinstance(entry, Mapping) else None
+        if not isinstance(comment, str) or not comment.startswith("FROM "):
+            continue
+        if base_name is not None:
+            if comment == f"FROM {base_name}":
+                return index
+        elif not is_intermediate_comment(comment) and _is_reference(comment[len("FROM ") :]):
             return index
     return 0
+
+
+def _is_reference(text: str) -> bool:
+    try:
+        parse_reference(text)
+    except ReferenceFormatError:
+        return False
+    return _IMAGE_ID.match(text) is None
 
 
 def is_intermediate_comment(comment: object) -> bool:

@@ -101,6 +101,9 @@ def test_command_is_the_reproducible_recipe_in_private_storage(tmp_path: Path) -
         "--root", str(work / "storage"),
         "--runroot", str(work / "run"),
         "--storage-driver", "vfs",
+        "--registries-conf-dir", str(work / "registries.conf.d"),
+        "--short-name-alias-conf", str(work / "short-name-aliases.conf"),
+        "--default-mounts-file", str(work / "mounts.conf"),
         "build",
         "--format", "docker",
         "--isolation", "chroot",
@@ -109,21 +112,32 @@ def test_command_is_the_reproducible_recipe_in_private_storage(tmp_path: Path) -
         "--pull=always",
         "--timestamp", "1704067200",
         "--identity-label=false",
+        "--signature-policy", str(work / "policy.json"),
         "--build-arg", "SOURCE_DATE_EPOCH=1704067200",
         "--build-arg", "VERSION=1.2",
         "--target", "final",
         "--platform", "linux/amd64",
+        "--cert-dir", str(work / "certs"),
         "-t", "localhost/repro-build:latest",
         "-f", str(tmp_path / "ctx" / "Dockerfile"),
         str(tmp_path / "ctx"),
     ]  # fmt: skip
     assert "--tls-verify=false" not in argv
-    assert env["CONTAINERS_REGISTRIES_CONF"] == str(work / "registries.conf")
+    # nothing of the machine's /etc/containers: every file buildah reads is generated
+    assert registries_file(env) == work / "home" / ".config" / "containers" / "registries.conf"
+    assert "CONTAINERS_REGISTRIES_CONF" not in env  # it would merge /etc/containers/registries.conf.d
+    assert env["CONTAINERS_CONF"] == str(work / "containers.conf")
+    assert not list((work / "registries.conf.d").iterdir())
+    assert json.loads((work / "policy.json").read_text()) == {"default": [{"type": "insecureAcceptAnything"}]}
     storage = tomllib.loads(Path(env["CONTAINERS_STORAGE_CONF"]).read_text())
     assert storage == {
         "storage": {"driver": "vfs", "graphroot": str(work / "storage"), "runroot": str(work / "run")}
     }
     assert env["TMPDIR"] == str(work / "tmp")
+
+
+def registries_file(env: dict[str, str]) -> Path:
+    return Path(env["HOME"]) / ".config" / "containers" / "registries.conf"
 
 
 def test_only_registries_configured_insecure_are_spoken_to_over_http(tmp_path: Path) -> None:
@@ -134,7 +148,7 @@ def test_only_registries_configured_insecure_are_spoken_to_over_http(tmp_path: P
     )
     argv, env = backend(Recorder()).command(request(tmp_path, registries=registries))
     assert not any(arg.startswith("--tls-verify") for arg in argv)
-    conf = tomllib.loads(Path(env["CONTAINERS_REGISTRIES_CONF"]).read_text())
+    conf = tomllib.loads(registries_file(env).read_text())
     assert conf["unqualified-search-registries"] == ["docker.io"]
     by_host = {entry["location"]: entry for entry in conf["registry"]}
     assert by_host["127.0.0.1:5000"]["insecure"] is True
@@ -258,6 +272,12 @@ def test_docker_only_config_fields_are_carried_into_the_oci_image(tmp_path: Path
         str(work / "run"),
         "--storage-driver",
         "vfs",
+        "--registries-conf-dir",
+        str(work / "registries.conf.d"),
+        "--short-name-alias-conf",
+        str(work / "short-name-aliases.conf"),
+        "--default-mounts-file",
+        str(work / "mounts.conf"),
     ]
     assert recorder.commands[1:] == [
         [*storage, "inspect", "--type", "image", "localhost/repro-build:latest"],
@@ -265,6 +285,8 @@ def test_docker_only_config_fields_are_carried_into_the_oci_image(tmp_path: Path
             *storage,
             "push",
             "--quiet",
+            "--signature-policy",
+            str(work / "policy.json"),
             "--authfile",
             str(work / "export-auth.json"),
             "localhost/repro-build:latest",

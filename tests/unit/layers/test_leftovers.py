@@ -164,7 +164,12 @@ def test_a_mount_point_the_user_filled_stays() -> None:
 def test_base_history_length_and_run_layers() -> None:
     entries = history()
     assert base_history_length(entries, BASE) == 2
-    assert base_history_length(entries, None) == 0
+    assert base_history_length(entries, None) == 2  # the Docker format: no annotation, the marker alone
+    assert (
+        base_history_length([{"created_by": "x", "comment": "FROM 0b1453d0e5bc"}, {"created_by": "y"}], None)
+        == 0
+    )
+    assert base_history_length([], None) == 0
     assert base_history_length(entries, "other/image:1") == 0
     assert run_layer_indexes(entries, 5, 2) == {2, 4}
     assert run_layer_indexes(entries, 4, 2) == frozenset()  # history does not match: claim nothing
