@@ -9,7 +9,7 @@ to the image as OCI referrers, and verified.
 
 Modules: :mod:`~repro.attest.statements` (in-toto, SLSA, CycloneDX, reproducibility),
 :mod:`~repro.attest.dsse`, :mod:`~repro.attest.keys`, :mod:`~repro.attest.bundle`,
-:mod:`~repro.attest.sign`, :mod:`~repro.attest.referrers`, :mod:`~repro.attest.verify`.
+:mod:`~repro.attest.sign`, :mod:`~repro.attest.referrers`, :mod:`~repro.attest.verify_image`.
 sigstore is imported only where keyless signing or verification needs it.
 """
 

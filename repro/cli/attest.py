@@ -11,7 +11,7 @@ from repro.cli._common import _load_config, _Parser, _platforms_arg, _print_json
 from repro.errors import EXIT_OK, Error, UsageError
 
 if TYPE_CHECKING:
-    from repro.attest.verify import ImageVerification
+    from repro.attest.verify_image import ImageVerification
 
 
 # --- repro keygen / verify-image -------------------------------------------------------
@@ -42,7 +42,7 @@ def _cmd_verify_image(args: argparse.Namespace) -> int:
         result = _verify_image(args)
     except Error as err:
         if args.json:
-            from repro.attest.verify import error_json
+            from repro.attest.verify_image import error_json
 
             _print_json(
                 {"image": args.ref, "ok": False, "verified": [], "rejected": [], "error": error_json(err)}
@@ -67,7 +67,7 @@ def _cmd_verify_image(args: argparse.Namespace) -> int:
 
 def _verify_image(args: argparse.Namespace) -> ImageVerification:
     from repro.attest.statements import predicate_types
-    from repro.attest.verify import (
+    from repro.attest.verify_image import (
         IdentityTrust,
         KeyTrust,
         TrustPolicy,

@@ -30,8 +30,8 @@ __all__ = [
     "FileChange",
     "FileOutcome",
     "FileStatus",
-    "Finding",
     "FindingKind",
+    "PinFinding",
     "PinReport",
     "PinResult",
     "RefreshChange",
@@ -116,7 +116,7 @@ _EXIT_BY_KIND = {
 
 
 @dataclass(frozen=True)
-class Finding:
+class PinFinding:
     """A problem (or a note) about one site."""
 
     site: Site
@@ -161,7 +161,7 @@ def _any_done(files: tuple[FileOutcome, ...]) -> bool:
     return any(f.status in (FileStatus.PINNED, FileStatus.UNCHANGED) for f in files)
 
 
-def undone_exit_code(failures: tuple[Finding, ...], *, done: bool) -> int:
+def undone_exit_code(failures: tuple[PinFinding, ...], *, done: bool) -> int:
     """The exit code for work left undone: 0 when none; the cause's own code when nothing
     at all was done and every failure had the same cause; else the "partial" code."""
     if not failures:
@@ -209,13 +209,13 @@ class PinReport:
 
     results: tuple[PinResult, ...]
     changes: tuple[FileChange, ...]
-    notes: tuple[Finding, ...] = ()
+    notes: tuple[PinFinding, ...] = ()
     lockfiles: tuple[Path, ...] = ()
     dry_run: bool = False
     #: Every file looked at, in order, with its status.
     files: tuple[FileOutcome, ...] = ()
     #: Every file and reference left undone, as ``FAILED`` findings.
-    failures: tuple[Finding, ...] = ()
+    failures: tuple[PinFinding, ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -249,7 +249,7 @@ class CheckReport:
     wins over "could not check".
     """
 
-    findings: tuple[Finding, ...]
+    findings: tuple[PinFinding, ...]
     checked: int
     files: int
     fresh: bool = False
@@ -264,11 +264,11 @@ class CheckReport:
         return not any(o.status is not FileStatus.SKIPPED for o in self.outcomes)
 
     @property
-    def errors(self) -> tuple[Finding, ...]:
+    def errors(self) -> tuple[PinFinding, ...]:
         return tuple(f for f in self.findings if f.is_error)
 
     @property
-    def failures(self) -> tuple[Finding, ...]:
+    def failures(self) -> tuple[PinFinding, ...]:
         return tuple(f for f in self.findings if f.kind is FindingKind.FAILED)
 
     @property
@@ -321,11 +321,11 @@ class RefreshReport:
     changes: tuple[RefreshChange, ...]
     file_changes: tuple[FileChange, ...]
     checked: int
-    notes: tuple[Finding, ...] = ()
+    notes: tuple[PinFinding, ...] = ()
     lockfiles: tuple[Path, ...] = ()
     dry_run: bool = False
     files: tuple[FileOutcome, ...] = ()
-    failures: tuple[Finding, ...] = ()
+    failures: tuple[PinFinding, ...] = ()
 
     @property
     def changed(self) -> bool:

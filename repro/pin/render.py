@@ -5,7 +5,7 @@ Pure functions of a report; the CLI picks one and prints it.
 
 from __future__ import annotations
 
-from repro.pin.model import Action, CheckReport, Finding, FindingKind, PinReport, RefreshReport
+from repro.pin.model import Action, CheckReport, FindingKind, PinFinding, PinReport, RefreshReport
 
 __all__ = [
     "check_github",
@@ -30,12 +30,12 @@ def pin_human(report: PinReport) -> str:
     return "".join(line + "\n" for line in lines)
 
 
-def failures_human(failures: tuple[Finding, ...]) -> str:
+def failures_human(failures: tuple[PinFinding, ...]) -> str:
     """``file:line: failed: reason`` for each file or reference left undone."""
     return "".join(f"{_where(f)}: failed: {f.message}\n" for f in failures)
 
 
-def _where(finding: Finding) -> str:
+def _where(finding: PinFinding) -> str:
     return str(finding.site) if finding.site.line else finding.site.file
 
 
@@ -44,7 +44,7 @@ def pin_diff(report: PinReport) -> str:
     return "".join(change.unified_diff() for change in report.changes)
 
 
-def _label(finding: Finding) -> str:
+def _label(finding: PinFinding) -> str:
     return "note" if finding.kind is FindingKind.NOTE else str(finding.kind)
 
 
@@ -61,7 +61,7 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def github_annotation(finding: Finding, *, title: str = "repro pin") -> str:
+def github_annotation(finding: PinFinding, *, title: str = "repro pin") -> str:
     """A GitHub Actions workflow command: ``::error file=F,line=L,title=T::message``."""
     level = "notice" if finding.kind is FindingKind.NOTE else "error"
     props = (

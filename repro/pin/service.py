@@ -43,8 +43,8 @@ from repro.pin.model import (
     FileChange,
     FileOutcome,
     FileStatus,
-    Finding,
     FindingKind,
+    PinFinding,
     PinReport,
     PinResult,
     RefreshChange,
@@ -293,7 +293,7 @@ class _Locks:
         )
         self.pending.setdefault(scanned.display, []).append((entry, use.site, use.text))
 
-    def commit(self, display: str, notes: list[Finding]) -> None:
+    def commit(self, display: str, notes: list[PinFinding]) -> None:
         """The file is done (written, or nothing to write): its entries go into its lock."""
         plan = self.by_file[display]
         plan.done.add(self.relative[display])
@@ -305,7 +305,7 @@ class _Locks:
                 plan.first_site[key] = site
             elif existing.digest != entry.digest:
                 notes.append(
-                    Finding(
+                    PinFinding(
                         site,
                         FindingKind.NOTE,
                         f"{text} is pinned to {entry.digest} here but to {existing.digest} at "
@@ -380,16 +380,16 @@ class _Outcome:
     edits: dict[str, list[Edit]] = field(default_factory=dict)
     changes: dict[tuple[str, str, Digest, Digest], list[Site]] = field(default_factory=dict)
     first_text: dict[tuple[str, str, Digest, Digest], str] = field(default_factory=dict)
-    notes: list[Finding] = field(default_factory=list)
+    notes: list[PinFinding] = field(default_factory=list)
     #: References that could not be resolved, with the error (for --fail-fast).
     errors: list[tuple[Site, str, Error]] = field(default_factory=list)
     #: Every file and reference left undone.
-    failures: list[Finding] = field(default_factory=list)
+    failures: list[PinFinding] = field(default_factory=list)
     files: list[FileOutcome] = field(default_factory=list)
     checked: int = 0
 
     def fail(self, site: Site, text: str, message: str, code: int | None) -> None:
-        self.failures.append(Finding(site, FindingKind.FAILED, message, text, code))
+        self.failures.append(PinFinding(site, FindingKind.FAILED, message, text, code))
 
 
 def _raise_failures(errors: list[tuple[Site, str, Error]]) -> None:
@@ -414,12 +414,12 @@ def _unscanned_failures(scan: Scan, out: _Outcome) -> None:
             line = warning.removeprefix(f"{scanned.display}:").partition(":")[0]
             message = warning.removeprefix(f"{scanned.display}:{line}: ")
             site = Site(scanned.display, int(line) if line.isdigit() else 0, "file")
-            out.notes.append(Finding(site, FindingKind.NOTE, f"warning: {message}"))
+            out.notes.append(PinFinding(site, FindingKind.NOTE, f"warning: {message}"))
     for path, why in scan.passed_over:
-        out.notes.append(Finding(Site(path, 0, "file"), FindingKind.NOTE, f"skipped: {why}"))
+        out.notes.append(PinFinding(Site(path, 0, "file"), FindingKind.NOTE, f"skipped: {why}"))
     for item in scan.unscanned:
         if item.skipped:
-            out.notes.append(Finding(item.site, FindingKind.NOTE, f"skipped: {item.reason}"))
+            out.notes.append(PinFinding(item.site, FindingKind.NOTE, f"skipped: {item.reason}"))
             out.files.append(FileOutcome(item.display, FileStatus.SKIPPED, item.reason))
             continue
         out.fail(item.site, "", item.reason, item.exit_code)
@@ -585,7 +585,7 @@ class _Decider:
                 return
             if not self.pin_unpinned:
                 out.notes.append(
-                    Finding(site, FindingKind.NOTE, f"{use.text} skipped: {use.skip_reason}", use.text)
+                    PinFinding(site, FindingKind.NOTE, f"{use.text} skipped: {use.skip_reason}", use.text)
                 )
                 out.results.append(PinResult(site, Action.SKIPPED, use.text, reason=use.skip_reason))
                 return
@@ -596,7 +596,9 @@ class _Decider:
             return
         if ref.digest is None and not self.pin_unpinned:
             out.notes.append(
-                Finding(site, FindingKind.NOTE, f"{use.text} is not pinned; run 'repro pin' first", use.text)
+                PinFinding(
+                    site, FindingKind.NOTE, f"{use.text} is not pinned; run 'repro pin' first", use.text
+                )
             )
             return
         try:
@@ -616,7 +618,7 @@ class _Decider:
                 # Already pinned: nothing needs the registry. The lock says it was not
                 # verified; the next run that reaches the registry fills it in.
                 out.notes.append(
-                    Finding(site, FindingKind.NOTE, f"{use.text}: could not look it up ({result}); "
+                    PinFinding(site, FindingKind.NOTE, f"{use.text}: could not look it up ({result}); "
                             "recorded as unverified", use.text)
                 )  # fmt: skip
                 self._leave_alone(use, scanned, ref, None, verified=False)
@@ -631,7 +633,7 @@ class _Decider:
                 self.fail(use, PlatformNotFoundError(problem), problem)
                 return
             if problem is not None:
-                out.notes.append(Finding(site, FindingKind.PLATFORM, problem, use.text))
+                out.notes.append(PinFinding(site, FindingKind.PLATFORM, problem, use.text))
         if not follow_tag:
             self._leave_alone(use, scanned, ref, result)
         elif result is not None:
@@ -808,9 +810,9 @@ def refresh_paths(
 
 def _fresh_findings(
     client: Resolver, wanted: Mapping[ImageRef, list[tuple[Use, ImageRef]]], platforms: Sequence[Platform]
-) -> list[Finding]:
+) -> list[PinFinding]:
     """``--fresh``: whether each pinned tag still points at its digest."""
-    found: list[Finding] = []
+    found: list[PinFinding] = []
     results = client.resolve_many(sorted(wanted, key=str))
     for tag_ref, users in wanted.items():
         result = results.get(tag_ref)
@@ -820,7 +822,7 @@ def _fresh_findings(
             if result is None or isinstance(result, RegistryError):
                 why = result if result is not None else "no answer"
                 found.append(
-                    Finding(use.site, FindingKind.REGISTRY, f"could not check {use.text}: {why}", use.text)
+                    PinFinding(use.site, FindingKind.REGISTRY, f"could not check {use.text}: {why}", use.text)
                 )
             elif ref.digest != result.digest:
                 # Strictly "the tag names other bytes now": a pin of one platform's
@@ -829,7 +831,7 @@ def _fresh_findings(
                 inside = any(entry.digest == ref.digest for entry in result.platforms)
                 detail = " (an index that contains the pinned manifest)" if inside else ""
                 found.append(
-                    Finding(
+                    PinFinding(
                         use.site,
                         FindingKind.MOVED,
                         f"{ref.without_digest().text} has moved: pinned {ref.digest}, "
@@ -843,7 +845,7 @@ def _fresh_findings(
                     use.text, have, _is_index(result), required_platforms(use, platforms)
                 )
                 if problem is not None:
-                    found.append(Finding(use.site, FindingKind.PLATFORM, problem, use.text))
+                    found.append(PinFinding(use.site, FindingKind.PLATFORM, problem, use.text))
     return found
 
 
@@ -875,7 +877,7 @@ def check_paths(
         _raise_failures(out.errors)
     files = scan.files
     locks = _Locks(files, lockfile)
-    findings: list[Finding] = [*out.notes, *out.failures]
+    findings: list[PinFinding] = [*out.notes, *out.failures]
     wanted: dict[ImageRef, list[tuple[Use, ImageRef]]] = {}
     checked = 0
     for scanned in files:
@@ -887,28 +889,28 @@ def check_paths(
                 checked += 1
                 if use.invalid:
                     message = f"{use.text} is not a valid image reference: {use.skip_reason}"
-                    findings.append(Finding(site, FindingKind.INVALID, message, use.text))
+                    findings.append(PinFinding(site, FindingKind.INVALID, message, use.text))
                 else:
                     message = f"{use.text} is not pinned to a digest: {use.skip_reason}"
-                    findings.append(Finding(site, FindingKind.UNPINNED, message, use.text))
+                    findings.append(PinFinding(site, FindingKind.UNPINNED, message, use.text))
                 continue
             checked += 1
             if ref.digest is None:
                 findings.append(
-                    Finding(site, FindingKind.UNPINNED, f"{use.text} is not pinned to a digest", use.text)
+                    PinFinding(site, FindingKind.UNPINNED, f"{use.text} is not pinned to a digest", use.text)
                 )
                 continue
             try:
                 required = required_platforms(use, platforms)
             except DockerfileError as exc:
                 findings.append(
-                    Finding(site, FindingKind.INVALID, str(exc).removeprefix(f"{site}: "), use.text)
+                    PinFinding(site, FindingKind.INVALID, str(exc).removeprefix(f"{site}: "), use.text)
                 )
                 continue
             entry = locks.old_entry(use, ref)
             if entry is None and locks.has_lock(use):
                 findings.append(
-                    Finding(
+                    PinFinding(
                         site,
                         FindingKind.NOTE,
                         f"{use.text} is not in {locks.by_file[site.file].path} at this digest; run 'repro pin'",
@@ -921,7 +923,7 @@ def check_paths(
                 have = [Platform.parse(p) for p in entry.platforms]
                 problem = _platform_problem(use.text, have, entry.media_type in INDEX_TYPES, required)
                 if problem is not None:
-                    findings.append(Finding(site, FindingKind.PLATFORM, problem, use.text))
+                    findings.append(PinFinding(site, FindingKind.PLATFORM, problem, use.text))
     if wanted and client is not None:
         findings.extend(_fresh_findings(client, wanted, platforms))
     findings.sort(key=lambda f: (f.site.file, f.site.line, str(f.kind)))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from repro.policy.check import check_documents, check_paths, check_release, load_policies, policy_data
 from repro.policy.engine import PolicySet, RuleInfo, TestResult, default_policy_dir
-from repro.policy.findings import Finding, Report, judge, render
+from repro.policy.findings import PolicyFinding, Report, judge, render
 from repro.policy.input import (
     LayerFacts,
     PinFacts,
@@ -31,9 +31,9 @@ from repro.policy.scan import FileFinding, ScanResult, scan_files
 
 __all__ = [
     "FileFinding",
-    "Finding",
     "LayerFacts",
     "PinFacts",
+    "PolicyFinding",
     "PolicySet",
     "ReleaseFacts",
     "Report",

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from repro.config import PolicyConfig
 from repro.errors import NothingCheckedError
 from repro.policy.engine import PolicySet
-from repro.policy.findings import Finding, Report, judge, rules_with_builtin, sorted_findings
+from repro.policy.findings import PolicyFinding, Report, judge, rules_with_builtin, sorted_findings
 from repro.policy.input import ReleaseFacts, build_input
 
 __all__ = ["check_documents", "check_paths", "check_release", "load_policies", "policy_data"]
@@ -54,7 +54,7 @@ def _report(
     today: datetime.date | None,
     config_file: str | None,
 ) -> Report:
-    findings: list[Finding] = judge(raw, config, today=today, config_file=config_file)
+    findings: list[PolicyFinding] = judge(raw, config, today=today, config_file=config_file)
     return Report(
         stage=stage,
         findings=sorted_findings(findings),

@@ -25,7 +25,7 @@ from repro.policy.engine import SEVERITIES, RuleInfo
 
 __all__ = [
     "EXPIRED_EXCEPTION_RULE",
-    "Finding",
+    "PolicyFinding",
     "Report",
     "judge",
     "render",
@@ -53,7 +53,7 @@ _EXPIRED_RULE_INFO: Final = RuleInfo(
 
 
 @dataclass(frozen=True)
-class Finding:
+class PolicyFinding:
     """One problem a policy found, after the configuration was applied."""
 
     id: str
@@ -101,7 +101,7 @@ class Report:
     """The outcome of a policy check over one or more input documents."""
 
     stage: str
-    findings: tuple[Finding, ...]
+    findings: tuple[PolicyFinding, ...]
     rules: Mapping[str, RuleInfo] = field(default_factory=dict)
     documents: tuple[str, ...] = ()  # what was evaluated (Dockerfiles, input files)
 
@@ -156,7 +156,7 @@ def _relative(file: str, base_dir: Path | None) -> str:
         return Path(file).as_posix()
 
 
-def _matches(exception: PolicyException, finding: Finding, base_dir: Path | None) -> bool:
+def _matches(exception: PolicyException, finding: PolicyFinding, base_dir: Path | None) -> bool:
     if exception.rule != finding.id:
         return False
     if exception.path is not None:
@@ -184,7 +184,7 @@ def judge(
     *,
     today: datetime.date | None = None,
     config_file: str | None = None,
-) -> list[Finding]:
+) -> list[PolicyFinding]:
     """Apply the configuration to raw findings: disable, re-grade, except; report expired exceptions.
 
     An exception is live through its ``expires`` date. An expired one is never applied and
@@ -193,12 +193,12 @@ def judge(
     """
     today = today or datetime.datetime.now(datetime.UTC).date()
     live = [e for e in config.exceptions if e.expires >= today]
-    findings: list[Finding] = []
+    findings: list[PolicyFinding] = []
     for item in raw:
         rule = str(item["id"])
         if rule in config.disable:
             continue
-        finding = Finding(
+        finding = PolicyFinding(
             id=rule,
             severity=config.severity.get(rule, str(item["severity"])),
             message=str(item["message"]),
@@ -209,12 +209,12 @@ def judge(
         )
         exception = next((e for e in live if _matches(e, finding, config.base_dir)), None)
         if exception is not None:
-            finding = Finding(**{**finding.__dict__, "status": "excepted", "exception": exception})
+            finding = PolicyFinding(**{**finding.__dict__, "status": "excepted", "exception": exception})
         findings.append(finding)
     for exception in config.exceptions:
         if exception.expires < today:
             findings.append(
-                Finding(
+                PolicyFinding(
                     id=EXPIRED_EXCEPTION_RULE,
                     severity="error",
                     message=(
@@ -240,7 +240,7 @@ def render_human(report: Report) -> str:
     """A table grouped by file: line, severity, rule, message, and the fix under it."""
     if not report.findings:
         return ""
-    groups: dict[str, list[Finding]] = {}
+    groups: dict[str, list[PolicyFinding]] = {}
     for finding in report.findings:
         groups.setdefault(finding.file or "(image)", []).append(finding)
     out: list[str] = []
@@ -375,7 +375,7 @@ def render(report: Report, fmt: str) -> str:
     return renderers[fmt](report)
 
 
-def sorted_findings(findings: Sequence[Finding]) -> tuple[Finding, ...]:
+def sorted_findings(findings: Sequence[PolicyFinding]) -> tuple[PolicyFinding, ...]:
     order = {severity: i for i, severity in enumerate(SEVERITIES)}
     return tuple(
         sorted(

@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from repro.attest.provenance import SourceState
     from repro.attest.sign import Signer
     from repro.attest.statements import Statement
-    from repro.attest.verify import TrustPolicy
+    from repro.attest.verify_image import TrustPolicy
     from repro.build.backend import Backend, BuildEvent
     from repro.config import Config
     from repro.images.push import Artifact

@@ -22,7 +22,7 @@ from repro.release.stages import StageRunner
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from repro.attest.verify import TrustPolicy
+    from repro.attest.verify_image import TrustPolicy
     from repro.config import Config
     from repro.digest import Digest
     from repro.images.push import Artifact
@@ -81,7 +81,7 @@ def consumer_trust(
     public_key: ec.EllipticCurvePublicKey | None, bundle: bytes | None, *, staging: bool = False
 ) -> TrustPolicy:
     """Whom the consumer's check trusts: the key's public half, or the signer's identity."""
-    from repro.attest.verify import KeyTrust
+    from repro.attest.verify_image import KeyTrust
 
     if public_key is not None:
         return KeyTrust(public_key)
@@ -100,7 +100,7 @@ def keyless_identity(bundle: bytes, *, staging: bool = False) -> TrustPolicy:
     from sigstore.errors import Error as SigstoreError
     from sigstore.models import Bundle, InvalidBundle
 
-    from repro.attest.verify import (
+    from repro.attest.verify_image import (
         IdentityTrust,
         _certificate_identities,
         _certificate_issuer,
@@ -198,7 +198,7 @@ def _verify_image_stage(
     report: ReleaseReport,
 ) -> None:
     from repro.attest.statements import predicate_types
-    from repro.attest.verify import StoreSource, verify_source
+    from repro.attest.verify_image import StoreSource, verify_source
 
     with stages.stage("verify-image") as st:
         st.step(f"verifying {store.name}@{digest} from the destination")

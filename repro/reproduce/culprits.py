@@ -1,7 +1,7 @@
 """Known causes of non-reproducible images, recognised in an image diff, with fixes.
 
 :func:`explain` turns the raw differences :func:`repro.reproduce.diff.diff_images` finds into
-:class:`Finding` values: which paths, which layer, which instruction (``file:line``), what
+:class:`Culprit` values: which paths, which layer, which instruction (``file:line``), what
 differs, why, and what to change. Files that many builds leave behind (apt and dpkg logs,
 apt caches, ``ldconfig``'s aux-cache, ``.pyc`` files, npm caches, machine IDs, …) are
 recognised by path; files whose content is a date, times the engine did not clamp,
@@ -18,14 +18,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from repro.reproduce.changes import ConfigChange, EntryDiff, LayerDiff
 from repro.reproduce.history import LayerOrigin
 
-if TYPE_CHECKING:
-    from repro.reproduce.diff import ConfigChange, EntryDiff, LayerDiff
-
-__all__ = ["Finding", "explain"]
+__all__ = ["Culprit", "explain"]
 
 #: Paths kept per finding; the rest are counted.
 MAX_FINDING_PATHS = 20
@@ -41,7 +39,7 @@ _TIMESTAMP_RES = (
 
 
 @dataclass(frozen=True, slots=True)
-class Finding:
+class Culprit:
     """One known (or unexplained) cause of a difference.
 
     ``subject`` names what is affected (paths and the instruction that wrote them, a
@@ -315,13 +313,13 @@ _METADATA_RULES: tuple[_Rule, ...] = (
 
 def explain(
     layers: Sequence[LayerDiff], config_changes: Sequence[ConfigChange], layer_counts: tuple[int, int]
-) -> tuple[Finding, ...]:
+) -> tuple[Culprit, ...]:
     """Every finding for a diff, most important first: layer-stack causes, then file causes
     layer by layer (specific culprits before metadata), then config causes."""
-    findings: list[Finding] = []
+    findings: list[Culprit] = []
     if layer_counts[0] != layer_counts[1]:
         findings.append(
-            Finding(
+            Culprit(
                 culprit="layer-count",
                 subject=f"A has {layer_counts[0]} layers, B has {layer_counts[1]}",
                 what="layers",
@@ -335,7 +333,7 @@ def explain(
     )
     if base is not None:
         findings.append(
-            Finding(
+            Culprit(
                 culprit="base-image",
                 subject=f"layer {base.index} from {base.origin.describe() if base.origin else 'the base image'}",
                 what="layer",
@@ -350,7 +348,7 @@ def explain(
             continue
         if layer.status == "compression":
             findings.append(
-                Finding(
+                Culprit(
                     culprit="compression",
                     subject=f"layer {layer.index} ({_where(layer.origin, layer.index)})",
                     what="compression",
@@ -370,11 +368,11 @@ def _where(origin: LayerOrigin | None, layer: int) -> str:
     return origin.describe() if origin is not None else f"layer {layer}"
 
 
-def _layer_findings(layer: LayerDiff) -> list[Finding]:
+def _layer_findings(layer: LayerDiff) -> list[Culprit]:
     if not layer.entries:
         detail = "in entry order" if layer.order_differs else "in tar format or padding"
         return [
-            Finding(
+            Culprit(
                 culprit="tar-format",
                 subject=f"layer {layer.index} ({_where(layer.origin, layer.index)})",
                 what="tar",
@@ -398,7 +396,7 @@ def _layer_findings(layer: LayerDiff) -> list[Finding]:
     return [_file_finding(rule, groups[rule], layer) for rule in sorted(groups, key=order.index)]
 
 
-def _file_finding(rule: _Rule, paths: list[str], layer: LayerDiff) -> Finding:
+def _file_finding(rule: _Rule, paths: list[str], layer: LayerDiff) -> Culprit:
     origin = layer.origin
     keyword = origin.keyword if origin is not None else None
     it = "it" if len(paths) == 1 else "them"
@@ -416,7 +414,7 @@ def _file_finding(rule: _Rule, paths: list[str], layer: LayerDiff) -> Finding:
     if len(paths) > _SHOWN_PATHS:
         shown += f" (+{len(paths) - _SHOWN_PATHS} more)"
     verb = {"RUN": "written by", "COPY": "added by", "ADD": "added by"}.get(keyword or "", "in")
-    return Finding(
+    return Culprit(
         culprit=rule.culprit,
         subject=f"{shown} {verb} {_where(origin, layer.index)}",
         what=rule.what,
@@ -460,7 +458,7 @@ _BASE_NAME = 'manifest.annotations["org.opencontainers.image.base.name"]'
 _BASE_DIGEST = 'manifest.annotations["org.opencontainers.image.base.digest"]'
 
 
-def _base_finding(changes: Sequence[ConfigChange]) -> Finding | None:
+def _base_finding(changes: Sequence[ConfigChange]) -> Culprit | None:
     """Why the base image annotations differ, judged by their values.
 
     The normaliser derives ``base.digest`` from the digest ``base.name`` pins, so a
@@ -486,7 +484,7 @@ def _base_finding(changes: Sequence[ConfigChange]) -> Finding | None:
             cause = "the two builds started from differently named base images"
             fix = "build both from the same Dockerfile, with FROM pinned by digest (repro pin)"
     paths = list(by_path)
-    return Finding(
+    return Culprit(
         culprit="base-name",
         subject=f"config {', '.join(paths)}",
         what="config",
@@ -497,8 +495,8 @@ def _base_finding(changes: Sequence[ConfigChange]) -> Finding | None:
     )
 
 
-def _config_findings(changes: Sequence[ConfigChange]) -> list[Finding]:
-    found: list[Finding] = []
+def _config_findings(changes: Sequence[ConfigChange]) -> list[Culprit]:
+    found: list[Culprit] = []
     base = _base_finding(changes)
     for culprit, pattern, cause, fix in _CONFIG_RULES:
         paths = [change.path for change in changes if pattern.match(change.path)]
@@ -508,7 +506,7 @@ def _config_findings(changes: Sequence[ConfigChange]) -> list[Finding]:
         if len(paths) > _SHOWN_PATHS:
             shown += f" (+{len(paths) - _SHOWN_PATHS} more)"
         found.append(
-            Finding(
+            Culprit(
                 culprit=culprit,
                 subject=f"config {shown}",
                 what="config",

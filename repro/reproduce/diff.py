@@ -21,9 +21,8 @@ import re
 import tarfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Literal, NamedTuple
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from repro.digest import Digest
 from repro.dockerfile import Dockerfile
@@ -31,8 +30,16 @@ from repro.errors import ImageError
 from repro.images.location import ArchiveLocation, LayoutLocation, is_local, parse_location, unsupported
 from repro.layers.layertar import ENTRY_TYPES, open_layer_tar
 from repro.oci.layout import Image, ImageLayout, Layer
-from repro.reproduce.culprits import Finding, explain
-from repro.reproduce.history import HistoryMap, LayerOrigin, map_image
+from repro.reproduce.changes import (
+    ASPECTS,
+    SAMPLE_SIZE,
+    ConfigChange,
+    EntryDiff,
+    EntryState,
+    LayerDiff,
+)
+from repro.reproduce.culprits import Culprit, explain
+from repro.reproduce.history import HistoryMap, map_image
 
 __all__ = [
     "ConfigChange",
@@ -44,15 +51,11 @@ __all__ = [
     "LayoutImage",
     "compare_layers",
     "diff_images",
+    "layer_states",
     "open_image",
     "render_text",
-    "scan_layer",
 ]
 
-#: What can differ between two entries of the same path, most telling first.
-ASPECTS = ("presence", "type", "content", "link", "device", "mode", "owner", "xattrs", "mtime", "pax")
-#: Regular files up to this size keep their bytes, so a culprit can look at them.
-SAMPLE_SIZE = 512
 #: Differing entries kept per layer; the rest are only counted.
 MAX_ENTRIES = 10_000
 _CHUNK = 1024 * 1024
@@ -60,8 +63,6 @@ _CHUNK = 1024 * 1024
 _PAX_FIELDS = frozenset({"path", "linkpath", "size", "uid", "gid", "uname", "gname", "mtime"})
 _XATTR_PREFIXES = ("SCHILY.xattr.", "LIBARCHIVE.xattr.")
 _NO_IMAGE = "(none)"
-
-LayerStatus = Literal["same", "compression", "content", "only-a", "only-b"]
 
 
 # --- opening images ---------------------------------------------------------------------
@@ -93,160 +94,6 @@ def open_image(ref: str) -> LayoutImage:
 # --- results ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class EntryState:
-    """One tar entry reduced to what matters for comparison.
-
-    ``sha256`` is the hex digest of a regular file's content; ``sample`` its bytes when it
-    is at most :data:`SAMPLE_SIZE` long. ``xattrs`` and ``pax`` are sorted (name, value)
-    pairs.
-    """
-
-    path: str
-    type: str
-    mode: int
-    uid: int
-    gid: int
-    uname: str
-    gname: str
-    mtime: float
-    size: int
-    linkname: str = ""
-    sha256: str | None = None
-    sample: bytes | None = field(default=None, repr=False)
-    device: tuple[int, int] | None = None
-    xattrs: tuple[tuple[str, str], ...] = ()
-    pax: tuple[tuple[str, str], ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        obj: dict[str, Any] = {
-            "type": self.type,
-            "mode": f"{self.mode:04o}",
-            "uid": self.uid,
-            "gid": self.gid,
-            "mtime": _format_time(self.mtime),
-            "size": self.size,
-        }
-        if self.uname or self.gname:
-            obj["owner_names"] = f"{self.uname}:{self.gname}"
-        if self.sha256 is not None:
-            obj["sha256"] = self.sha256
-        if self.linkname:
-            obj["link"] = self.linkname
-        if self.device is not None:
-            obj["device"] = list(self.device)
-        if self.xattrs:
-            obj["xattrs"] = dict(self.xattrs)
-        if self.pax:
-            obj["pax"] = dict(self.pax)
-        return obj
-
-
-@dataclass(frozen=True, slots=True)
-class EntryDiff:
-    """A path whose entries differ between the two layers; ``aspects`` says how
-    (values from :data:`ASPECTS`). ``a`` or ``b`` is ``None`` when only one side has it."""
-
-    path: str
-    a: EntryState | None
-    b: EntryState | None
-    aspects: tuple[str, ...]
-
-    @property
-    def only_in(self) -> Literal["a", "b"] | None:
-        if self.b is None:
-            return "a"
-        if self.a is None:
-            return "b"
-        return None
-
-    def describe(self) -> str:
-        """``content sha256:12ab… (10 B) ≠ sha256:34cd… (10 B); mtime … ≠ …``."""
-        if self.a is None:
-            return "only in B"
-        if self.b is None:
-            return "only in A"
-        return "; ".join(
-            f"{aspect} {_side(self.a, aspect)} ≠ {_side(self.b, aspect)}" for aspect in self.aspects
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "differs": list(self.aspects),
-            "a": self.a.to_json() if self.a else None,
-            "b": self.b.to_json() if self.b else None,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class LayerDiff:
-    """One layer index of the two images.
-
-    ``status``: ``same`` (same blob), ``compression`` (same uncompressed content, different
-    blob), ``content`` (different files, listed in ``entries``), ``only-a``/``only-b``
-    (one image has more layers). ``omitted`` counts differing entries beyond the limit;
-    ``order_differs`` is set when the tars list their entries in a different order.
-    """
-
-    index: int
-    status: LayerStatus
-    a: Layer | None
-    b: Layer | None
-    origin: LayerOrigin | None
-    entries: tuple[EntryDiff, ...] = ()
-    omitted: int = 0
-    order_differs: bool = False
-
-    @property
-    def differs(self) -> bool:
-        return self.status != "same"
-
-    @property
-    def differing_paths(self) -> int:
-        return len(self.entries) + self.omitted
-
-    def to_json(self) -> dict[str, Any]:
-        obj: dict[str, Any] = {
-            "index": self.index,
-            "status": self.status,
-            "a": _layer_json(self.a),
-            "b": _layer_json(self.b),
-            "origin": self.origin.to_json() if self.origin else None,
-        }
-        if self.status == "content":
-            obj["entries"] = [entry.to_json() for entry in self.entries]
-            obj["omitted"] = self.omitted
-            obj["order_differs"] = self.order_differs
-        return obj
-
-
-@dataclass(frozen=True, slots=True)
-class ConfigChange:
-    """A manifest or config field that differs; ``path`` like ``history[3].created`` or
-    ``config.Labels["io.buildah.version"]``. ``in_a``/``in_b`` are False where a side lacks
-    the field (its value is then ``None``)."""
-
-    path: str
-    a: Any
-    b: Any
-    in_a: bool = True
-    in_b: bool = True
-
-    def describe(self) -> str:
-        left = json.dumps(self.a, sort_keys=True) if self.in_a else "(absent)"
-        right = json.dumps(self.b, sort_keys=True) if self.in_b else "(absent)"
-        return f"{self.path}: {_clip(left)} ≠ {_clip(right)}"
-
-    def to_json(self) -> dict[str, Any]:
-        obj: dict[str, Any] = {"path": self.path}
-        if self.in_a:
-            obj["a"] = self.a
-        if self.in_b:
-            obj["b"] = self.b
-        return obj
-
-
 @dataclass(frozen=True)
 class ImageDiff:
     """The result of :func:`diff_images`."""
@@ -258,7 +105,7 @@ class ImageDiff:
     layer_counts: tuple[int, int]
     layers: tuple[LayerDiff, ...] = ()
     config_changes: tuple[ConfigChange, ...] = ()
-    findings: tuple[Finding, ...] = ()
+    findings: tuple[Culprit, ...] = ()
     history_note: str = ""
 
     @property
@@ -348,14 +195,14 @@ def _diff_layer(
     if layer_a.diff_id == layer_b.diff_id:
         return LayerDiff(index, "compression", layer_a, layer_b, origin)
     found = compare_layers(
-        lambda: scan_layer(a.layout, layer_a),
-        lambda: scan_layer(b.layout, layer_b),
+        lambda: layer_states(a.layout, layer_a),
+        lambda: layer_states(b.layout, layer_b),
         max_entries=max_entries,
     )
     return LayerDiff(index, "content", layer_a, layer_b, origin, *found)
 
 
-def scan_layer(layout: ImageLayout, layer: Layer) -> Iterator[EntryState]:
+def layer_states(layout: ImageLayout, layer: Layer) -> Iterator[EntryState]:
     """The entries of a layer tar (plain or gzip), streamed from its blob.
 
     The blob's digest is checked once the stream has been read to the end.
@@ -538,46 +385,6 @@ def _aspects(a: EntryState | None, b: EntryState | None) -> tuple[str, ...]:
     return tuple(aspect for aspect in ASPECTS if differs.get(aspect))
 
 
-def _side(state: EntryState, aspect: str) -> str:
-    if aspect == "type":
-        return state.type
-    if aspect == "content":
-        return f"sha256:{(state.sha256 or '')[:12]}… ({state.size} B)"
-    if aspect == "link":
-        return repr(state.linkname)
-    if aspect == "device":
-        return f"{state.device}"
-    if aspect == "mode":
-        return f"{state.mode:04o}"
-    if aspect == "owner":
-        names = f" ({state.uname}:{state.gname})" if state.uname or state.gname else ""
-        return f"{state.uid}:{state.gid}{names}"
-    if aspect == "xattrs":
-        return ",".join(name for name, _ in state.xattrs) or "none"
-    if aspect == "mtime":
-        return _format_time(state.mtime)
-    return ",".join(f"{key}={value}" for key, value in state.pax) or "none"
-
-
-def _format_time(mtime: float) -> str:
-    try:
-        moment = datetime.fromtimestamp(mtime, tz=UTC)
-    except (OverflowError, OSError, ValueError):
-        return str(mtime)
-    return moment.isoformat().replace("+00:00", "Z")
-
-
-def _layer_json(layer: Layer | None) -> dict[str, Any] | None:
-    if layer is None:
-        return None
-    return {
-        "digest": str(layer.digest),
-        "diff_id": str(layer.diff_id),
-        "media_type": layer.descriptor.media_type,
-        "size": layer.descriptor.size,
-    }
-
-
 def _manifest_changes(a: Image, b: Image) -> list[ConfigChange]:
     def fields(image: Image) -> dict[str, Any]:
         try:
@@ -724,7 +531,3 @@ def _ranges(indexes: Sequence[int]) -> str:
         if index is not None:
             start = prev = index
     return ", ".join(parts)
-
-
-def _clip(text: str, limit: int = 80) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

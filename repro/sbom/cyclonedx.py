@@ -29,7 +29,7 @@ from typing import Any
 from repro import __version__
 from repro.errors import Error
 from repro.sbom.licenses import is_spdx, normalize
-from repro.sbom.model import LAYER_PROPERTY, Distro, LayerOrigin, Package
+from repro.sbom.model import LAYER_PROPERTY, Distro, LayerProperties, Package
 
 __all__ = [
     "SERIAL_NAMESPACE",
@@ -71,7 +71,7 @@ class InventoryComponent:
 
     package: Package
     locations: tuple[str, ...]
-    origin: LayerOrigin | None
+    origin: LayerProperties | None
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ class UnownedFile:
     sha256: str
     size: int
     kind: str  # "executable" or "shared-library"
-    origin: LayerOrigin | None
+    origin: LayerProperties | None
     sha1: str = ""  # SPDX requires a SHA-1 of every file
 
 
@@ -199,7 +199,7 @@ def _property(name: str, value: str) -> dict[str, str]:
     return {"name": name, "value": value}
 
 
-def origin_properties(origin: LayerOrigin | None) -> list[dict[str, str]]:
+def origin_properties(origin: LayerProperties | None) -> list[dict[str, str]]:
     """The ``repro:layer:*`` and ``repro:location`` properties of a layer origin."""
     if origin is None:
         return []

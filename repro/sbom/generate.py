@@ -21,7 +21,7 @@ from repro.oci.layout import Image, ImageLayout
 from repro.sbom.catalogers import ALL, prefetch_globs, track_globs
 from repro.sbom.catalogers.osrelease import OS_RELEASE_PATHS, find_distro
 from repro.sbom.cyclonedx import ImageInfo, Inventory, InventoryComponent, UnownedFile
-from repro.sbom.model import LAYER_PROPERTY, CatalogContext, Cataloger, LayerOrigin, Package
+from repro.sbom.model import LAYER_PROPERTY, CatalogContext, Cataloger, LayerProperties, Package
 
 if TYPE_CHECKING:
     from repro.config import Config
@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 MAX_UNOWNED_FILES = 2000
 
 
-def _layer_origins(image: Image, dockerfile: Path | None) -> tuple[LayerOrigin, ...]:
+def _layer_origins(image: Image, dockerfile: Path | None) -> tuple[LayerProperties, ...]:
     mapped: dict[int, tuple[str | None, str | None]] = {}
     if dockerfile is not None:
         from repro.dockerfile import parse
@@ -57,7 +57,7 @@ def _layer_origins(image: Image, dockerfile: Path | None) -> tuple[LayerOrigin, 
     for layer in image.layers:
         instruction, location = mapped.get(layer.index, (None, None))
         origins.append(
-            LayerOrigin(
+            LayerProperties(
                 index=layer.index,
                 digest=layer.digest,
                 diff_id=layer.diff_id,
@@ -85,7 +85,7 @@ def _layer_of(pkg: Package, fs: ImageFilesystem) -> int | None:
 
 
 def _components(
-    packages: Sequence[Package], fs: ImageFilesystem, origins: Sequence[LayerOrigin]
+    packages: Sequence[Package], fs: ImageFilesystem, origins: Sequence[LayerProperties]
 ) -> list[InventoryComponent]:
     components = []
     for purl, group in sorted(_merge(packages).items()):
@@ -124,7 +124,7 @@ def _file_hashes(fs: ImageFilesystem, path: str) -> tuple[str, str]:
 
 
 def _unowned(
-    fs: ImageFilesystem, packages: Sequence[Package], origins: Sequence[LayerOrigin], max_listed: int
+    fs: ImageFilesystem, packages: Sequence[Package], origins: Sequence[LayerProperties], max_listed: int
 ) -> tuple[list[UnownedFile], int]:
     """The ELF files no package claims (with their sha256), and how many there are."""
     owned: set[str] = set()

@@ -79,8 +79,11 @@ class Cataloger(Protocol):
 
 
 @dataclass(frozen=True)
-class LayerOrigin:
-    """Where a layer came from: for the ``repro:layer*`` properties of a component."""
+class LayerProperties:
+    """A layer as the SBOM describes it: the ``repro:layer*`` properties of a component.
+
+    (Where a layer came from in the Dockerfile is :class:`repro.reproduce.history.LayerOrigin`.)
+    """
 
     index: int
     digest: Digest

@@ -37,7 +37,7 @@ from repro.attest.statements import (
     Statement,
     Subject,
 )
-from repro.attest.verify import IdentityTrust, KeyTrust, verify_image
+from repro.attest.verify_image import IdentityTrust, KeyTrust, verify_image
 from repro.cli import main
 from repro.config import Config, RegistryConfig
 from repro.digest import Digest

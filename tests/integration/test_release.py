@@ -27,7 +27,7 @@ from repro.attest.keys import load_public_key, write_keypair
 from repro.attest.provenance import context_dir_hash
 from repro.attest.referrers import BUNDLE_ARTIFACT_TYPE
 from repro.attest.statements import SLSA_PROVENANCE_V1
-from repro.attest.verify import KeyTrust, verify_image
+from repro.attest.verify_image import KeyTrust, verify_image
 from repro.cli import main
 from repro.config import Config, RegistryConfig
 from repro.digest import Digest
@@ -313,7 +313,7 @@ def test_keyless_release_through_the_sigstore_test_double(images: BaseImages, tm
 
     from devtools.attest_double import ISSUER, LocalSigstore
     from repro.attest.sign import KeylessSigner
-    from repro.attest.verify import IdentityTrust, verify_image
+    from repro.attest.verify_image import IdentityTrust, verify_image
     from repro.build import BuildSpec
     from repro.release import ReleaseOptions, release
 

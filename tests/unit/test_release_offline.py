@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from repro.attest.sign import KeySigner
-from repro.attest.verify import KeyTrust
+from repro.attest.verify_image import KeyTrust
 from repro.build import BuildSpec
 from repro.cli import main
 from repro.config import Config

@@ -16,7 +16,7 @@ from repro import errors
 from repro.attest.keys import generate_key
 from repro.attest.sign import KeylessSigner, identity_token
 from repro.attest.statements import SLSA_PROVENANCE_V1
-from repro.attest.verify import IdentityTrust, KeyTrust, verify_bundle, verify_image
+from repro.attest.verify_image import IdentityTrust, KeyTrust, verify_bundle, verify_image
 from repro.digest import Digest
 from tests.unit.attest.helpers import make_image, sign_and_attach, statement_for
 

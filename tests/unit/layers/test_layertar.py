@@ -15,7 +15,7 @@ from repro.errors import ImageError
 from repro.layers.layertar import decompressed
 from repro.oci import media
 from repro.oci.layout import ImageLayout, Layer
-from repro.reproduce.diff import scan_layer
+from repro.reproduce.diff import layer_states
 
 
 def layer_layout(tmp_path: Path, blob: bytes, media_type: str) -> tuple[ImageLayout, Layer]:
@@ -44,7 +44,7 @@ def test_a_member_claiming_more_data_than_there_is_fails_at_once(tmp_path: Path,
     layout, layer = layer_layout(tmp_path, blob, media.OCI_LAYER_GZIP if compress else media.OCI_LAYER_TAR)
     started = time.monotonic()
     with pytest.raises(ImageError, match="layer 0"):
-        list(scan_layer(layout, layer))
+        list(layer_states(layout, layer))
     assert time.monotonic() - started < 5
 
 

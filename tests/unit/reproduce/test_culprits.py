@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from repro.dockerfile import parse
-from repro.reproduce.culprits import Finding, explain
+from repro.reproduce.culprits import Culprit, explain
 from repro.reproduce.diff import ConfigChange, EntryDiff, EntryState, LayerDiff, diff_images
 from repro.reproduce.history import LayerOrigin
 from tests.unit.reproduce.test_diff import BASE, BASE_HISTORY, Entry, build_image, make_tar
@@ -43,7 +43,7 @@ def _two_builds(
     return a, b
 
 
-def _by_culprit(findings: Sequence[Finding]) -> dict[str, Finding]:
+def _by_culprit(findings: Sequence[Culprit]) -> dict[str, Culprit]:
     return {finding.culprit: finding for finding in findings}
 
 

@@ -20,7 +20,7 @@ from repro.attest.dsse import Envelope
 from repro.attest.keys import generate_key
 from repro.attest.sign import KeySigner
 from repro.attest.statements import CYCLONEDX_BOM, REPRODUCIBLE_V1, SLSA_PROVENANCE_V1, Statement, Subject
-from repro.attest.verify import KeyTrust, evaluate_source, open_source, verify_image
+from repro.attest.verify_image import KeyTrust, evaluate_source, open_source, verify_image
 from repro.cli import main
 from repro.oci import media
 from repro.oci.layout import ImageLayout
@@ -172,7 +172,7 @@ def test_a_valid_signature_with_another_hint_verifies(
     statement = Statement((Subject("registry.example/app", image.digest),), SLSA_PROVENANCE_V1, {})
     other_hint = base64.b64encode(b"\x01" * 32).decode()
     attach(layout, image, _with_hint(SIGNER.sign(statement), other_hint), SLSA_PROVENANCE_V1)
-    with caplog.at_level(logging.INFO, logger="repro.attest.verify"):
+    with caplog.at_level(logging.INFO, logger="repro.attest.verify_image"):
         result = verify_image(f"oci:{layout.path}:latest", TRUST, require=(SLSA_PROVENANCE_V1,))
     assert [v.signer for v in result.verified] == [f"key {SIGNER.hint}"]
     assert "ignored" in caplog.text

@@ -13,7 +13,7 @@ from repro import errors
 from repro.attest.keys import generate_key
 from repro.attest.sign import KeySigner
 from repro.attest.statements import CYCLONEDX_BOM, REPRODUCIBLE_V1, SLSA_PROVENANCE_V1
-from repro.attest.verify import KeyTrust, open_source, verify_bundle, verify_image
+from repro.attest.verify_image import KeyTrust, open_source, verify_bundle, verify_image
 from repro.digest import Digest
 from tests.unit.attest.helpers import attach, make_image, sign_and_attach, statement_for
 
