@@ -51,7 +51,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from repro.errors import ConfigError
 
@@ -246,6 +246,50 @@ def _policy_from_table(raw: object, base_dir: Path, where: str) -> PolicyConfig:
         ),
         base_dir=base_dir,
     )
+
+
+#: Defaults of :class:`ScanLimits`.
+DEFAULT_MAX_FILE_MB: Final = 128
+DEFAULT_MAX_EXPANSION: Final = 100.0
+#: Every image may expand to at least this much, whatever its compressed size.
+EXPANSION_FLOOR: Final = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ScanLimits:
+    """What reading an image's layers may cost (``repro sbom``, the release file scan).
+
+    ``max_file_size``: the largest file a cataloger reads into memory (a dpkg status, an
+    RPM database); ``max_expansion``: how many times its compressed size an image's
+    layers may expand to (at least :data:`EXPANSION_FLOOR`), against decompression bombs.
+    """
+
+    max_file_size: int = DEFAULT_MAX_FILE_MB * 1024 * 1024
+    max_expansion: float = DEFAULT_MAX_EXPANSION
+
+    def expansion_limit(self, compressed: int) -> int:
+        return max(EXPANSION_FLOOR, int(compressed * self.max_expansion))
+
+
+def scan_limits(environ: Mapping[str, str] | None = None) -> ScanLimits:
+    """The :class:`ScanLimits` set by ``REPRO_MAX_FILE_MB`` and ``REPRO_MAX_EXPANSION``."""
+    env = os.environ if environ is None else environ
+    limits = ScanLimits()
+    for name in ("REPRO_MAX_FILE_MB", "REPRO_MAX_EXPANSION"):
+        raw = env.get(name)
+        if not raw:
+            continue
+        try:
+            value = float(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{name}: not a number: {raw!r}") from exc
+        if not math.isfinite(value) or value <= 0:
+            raise ConfigError(f"{name}: must be a positive finite number, got {raw!r}")
+        if name == "REPRO_MAX_FILE_MB":
+            limits = dataclasses.replace(limits, max_file_size=int(value * 1024 * 1024))
+        else:
+            limits = dataclasses.replace(limits, max_expansion=value)
+    return limits
 
 
 def _seconds(value: float, where: str) -> float:

@@ -49,10 +49,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, BinaryIO, Final
 
+from repro.config import ScanLimits, scan_limits
 from repro.digest import Digest
 from repro.errors import ImageError
 from repro.layers.fileview import FileEntry
-from repro.layers.layertar import ENTRY_TYPES, open_layer_tar
+from repro.layers.layertar import ENTRY_TYPES, ExpansionBudget, open_layer_tar
 from repro.oci.layout import Image, ImageLayout, Layer
 
 logger = logging.getLogger(__name__)
@@ -136,6 +137,7 @@ class ImageFilesystem:
         self.layer_passes = 0  # how many times a layer was streamed (for tests and benchmarks)
         self._compressed: dict[int, bool] = {}  # by layer index, from the blob's magic bytes
         self._heads: dict[tuple[int, int], bytes] = {}  # first bytes of non-ELF executables
+        self.max_file_size = ScanLimits().max_file_size
 
     # --- building ----------------------------------------------------------------------
 
@@ -150,28 +152,41 @@ class ImageFilesystem:
         inspect_binaries: bool = False,
         cache_budget: int = DEFAULT_CACHE_BUDGET,
         prefetch_max: int = DEFAULT_PREFETCH_MAX,
+        limits: ScanLimits | None = None,
     ) -> ImageFilesystem:
         """Apply every layer of ``image`` in order and return the final file system.
 
         ``prefetch`` and ``track`` are :func:`fnmatch.fnmatchcase` globs over paths
-        (``var/lib/dpkg/info/*.list``); see the module documentation.
+        (``var/lib/dpkg/info/*.list``); see the module documentation. ``limits`` (default:
+        from the environment, :func:`repro.config.scan_limits`) bounds the size of a file
+        kept in memory and how far the layers may expand; every layer's uncompressed
+        content must match the config's ``rootfs.diff_ids``.
         """
         fs = cls(layout, image)
         fs.cache_budget, fs.prefetch_max = cache_budget, prefetch_max
+        limits = limits or scan_limits()
+        fs.max_file_size = limits.max_file_size
         wanted, tracked = _compile(prefetch), _compile(track)
+        compressed = sum(layer.descriptor.size for layer in image.layers)
+        budget = ExpansionBudget(limits.expansion_limit(compressed), limits.max_expansion)
+        diff_ids = _diff_ids(image)
         for layer in image.layers:
-            fs._apply(layer, wanted, tracked, inspect_binaries)
+            fs._apply(
+                layer, wanted, tracked, inspect_binaries, budget, diff_ids[layer.index] if diff_ids else None
+            )
         return fs
 
-    def _apply(
+    def _apply(  # noqa: PLR0917 (internal: one call site)
         self,
         layer: Layer,
         wanted: re.Pattern[str] | None,
         tracked: re.Pattern[str] | None,
         inspect_binaries: bool,
+        budget: ExpansionBudget,
+        diff_id: str | None,
     ) -> None:
         state = _LayerScan(layer.index)
-        with self._layer_tar(layer) as tar:
+        with self._layer_tar(layer, budget=budget, diff_id=diff_id) as tar:
             state.compressed = self._compressed[layer.index]
             for member in _members(tar, layer):
                 self._member(tar, member, state, wanted, tracked, inspect_binaries)
@@ -228,6 +243,12 @@ class ImageFilesystem:
             linkname=linkname,
         )
         is_tracked = tracked is not None and tracked.fullmatch(path) is not None
+        if is_tracked and kind == "file" and member.size > self.max_file_size:
+            raise ImageError(
+                f"/{path} (layer {state.index}) is {member.size} bytes: more than the "
+                f"{self.max_file_size} bytes a cataloger reads into memory",
+                hint="if the file is genuine, raise REPRO_MAX_FILE_MB",
+            )
         if kind == "file":
             want = is_tracked or (
                 wanted is not None and member.size <= self.prefetch_max and wanted.fullmatch(path) is not None
@@ -447,10 +468,14 @@ class ImageFilesystem:
     def __contains__(self, path: object) -> bool:
         return isinstance(path, str) and normalise(path) in self._nodes
 
-    def read(self, path: str, *, max_size: int = 64 * 1024 * 1024) -> bytes:
+    def read(self, path: str, *, max_size: int | None = None) -> bytes:
         key, node = self._file(path)
-        if node.entry.size > max_size:
-            raise ImageError(f"/{path}: {node.entry.size} bytes, more than the {max_size} allowed")
+        limit = self.max_file_size if max_size is None else max_size
+        if node.entry.size > limit:
+            raise ImageError(
+                f"/{path}: {node.entry.size} bytes, more than the {limit} a cataloger reads into memory",
+                hint="if the file is genuine, raise REPRO_MAX_FILE_MB",
+            )
         if key not in self._content:
             self._fetch({key: node.entry.size}, force=True)
         return self._content[key]
@@ -557,11 +582,28 @@ class ImageFilesystem:
         return io.BufferedReader(_Bounded(handle, size))
 
     @contextmanager
-    def _layer_tar(self, layer: Layer) -> Iterator[tarfile.TarFile]:
+    def _layer_tar(
+        self, layer: Layer, *, budget: ExpansionBudget | None = None, diff_id: str | None = None
+    ) -> Iterator[tarfile.TarFile]:
         self.layer_passes += 1
-        with open_layer_tar(self.layout, layer) as (tar, compressed):
+        with open_layer_tar(self.layout, layer, budget=budget, diff_id=diff_id) as (tar, compressed):
             self._compressed[layer.index] = compressed
             yield tar
+
+
+def _diff_ids(image: Image) -> list[str] | None:
+    """The config's ``rootfs.diff_ids``, one per layer; None when the config has none."""
+    rootfs = image.config.get("rootfs")
+    diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    if diff_ids is None:
+        return None
+    if not isinstance(diff_ids, list) or not all(isinstance(d, str) for d in diff_ids):
+        raise ImageError("image config: rootfs.diff_ids is not a list of digests")
+    if len(diff_ids) != len(image.layers):
+        raise ImageError(
+            f"image config: rootfs.diff_ids lists {len(diff_ids)} layer(s), the manifest {len(image.layers)}"
+        )
+    return diff_ids
 
 
 def _members(tar: tarfile.TarFile, layer: Layer) -> Iterator[tarfile.TarInfo]:

@@ -11,6 +11,7 @@ data than the stream holds is an error at once rather than an endless loop.
 
 from __future__ import annotations
 
+import hashlib
 import tarfile
 import zlib
 from collections.abc import Iterator, Mapping
@@ -38,14 +39,86 @@ ENTRY_TYPES: Final[Mapping[bytes, str]] = {
 }
 
 
+class ExpansionBudget:
+    """How many uncompressed bytes the layers of one image may produce, in all.
+
+    A gzip layer of 1 MB can hold a 1 GiB file of zeros: reading it would cost time and,
+    in whichever reader keeps it, memory. The budget is a multiple of the image's
+    compressed size (see :class:`repro.config.ScanLimits`).
+    """
+
+    def __init__(self, limit: int, ratio: float) -> None:
+        self.limit = limit
+        self.ratio = ratio
+        self.used = 0
+
+    def spend(self, nbytes: int, where: str) -> None:
+        self.used += nbytes
+        if self.used > self.limit:
+            raise ImageError(
+                f"{where}: the image's layers expand to more than {self.limit} bytes "
+                f"({self.ratio:g} times their compressed size); refusing to read on",
+                hint="a layer this compressible is likely a decompression bomb; if the image is "
+                "genuine, raise REPRO_MAX_EXPANSION",
+            )
+
+
+class _Measured:
+    """Counts (against a budget) and hashes the uncompressed bytes of a layer as they are read."""
+
+    def __init__(
+        self, raw: IO[bytes], where: str, budget: ExpansionBudget | None, diff_id: str | None
+    ) -> None:
+        self._raw = raw
+        self._where = where
+        self._budget = budget
+        self._diff_id = diff_id
+        self._hasher = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._raw.read(size)
+        if self._budget is not None:
+            self._budget.spend(len(data), self._where)
+        if self._diff_id is not None:
+            self._hasher.update(data)
+        return data
+
+    def finish(self) -> None:
+        """Read what the tar reader left (padding after the end marker); check the diff_id."""
+        if self._diff_id is None:
+            return
+        while self.read(_CHUNK):
+            pass
+        actual = "sha256:" + self._hasher.hexdigest()
+        if actual != self._diff_id:
+            raise ImageError(
+                f"{self._where}: uncompressed content is {actual}, but the image config's "
+                f"rootfs.diff_ids says {self._diff_id}",
+                hint="the config does not describe these layers: the image was altered or built wrong",
+            )
+
+
 @contextmanager
-def open_layer_tar(layout: ImageLayout, layer: Layer) -> Iterator[tuple[tarfile.TarFile, bool]]:
-    """A stream-mode TarFile over ``layer`` and whether the blob was gzip-compressed."""
+def open_layer_tar(
+    layout: ImageLayout,
+    layer: Layer,
+    *,
+    budget: ExpansionBudget | None = None,
+    diff_id: str | None = None,
+) -> Iterator[tuple[tarfile.TarFile, bool]]:
+    """A stream-mode TarFile over ``layer`` and whether the blob was gzip-compressed.
+
+    With ``budget``, the uncompressed bytes count against it; with ``diff_id`` (the image
+    config's ``rootfs.diff_ids`` entry), the whole uncompressed stream must hash to it.
+    """
     where = f"layer {layer.index} ({layer.digest.short})"
     if layer.descriptor.media_type.endswith("+zstd"):
         raise _zstd_refused(where)
-    with layout.open_blob(layer.digest) as blob:
+    with layout.open_blob(layer.digest, size=layer.descriptor.size) as blob:
         stream, compressed = decompressed(blob, where)
+        measured = None
+        if budget is not None or diff_id is not None:
+            stream = measured = _Measured(stream, where, budget, diff_id)  # type: ignore[assignment]
         try:
             # tarfile's stream keeps what it read ahead in one bytes object and copies the
             # rest of it on every read (each 512-byte header): a small read-ahead keeps
@@ -55,6 +128,8 @@ def open_layer_tar(layout: ImageLayout, layer: Layer) -> Iterator[tuple[tarfile.
             raise ImageError(f"{where}: not a tar archive: {exc}") from exc
         with tar:
             yield tar, compressed
+        if measured is not None:
+            measured.finish()
 
 
 def _zstd_refused(where: str) -> ImageError:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -168,14 +169,40 @@ class ImageLayout:
     def has_blob(self, digest: Digest) -> bool:
         return self.blob_path(digest).is_file()
 
+    def _open_regular(self, path: Path, what: str) -> tuple[BinaryIO, int]:
+        """``path`` opened for reading, and its size, if it is a regular file of the layout.
+
+        A FIFO would block ``open`` and a device (a link to ``/dev/zero``) never ends:
+        both are refused, as is a link that leaves the layout. The file is opened without
+        blocking and checked through its descriptor, so it cannot be swapped in between.
+        """
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except FileNotFoundError as exc:
+            raise ImageError(f"{self.path}: {what} is missing") from exc
+        except OSError as exc:
+            raise ImageError(f"{path}: cannot read {what}: {exc.strerror}") from exc
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise ImageError(f"{path}: {what} is not a regular file; refusing to read it")
+            if path.is_symlink():
+                root = os.path.realpath(self.path)
+                if os.path.commonpath([root, os.path.realpath(path)]) != root:
+                    raise ImageError(f"{path}: {what} is a link out of the layout; refusing to read it")
+            os.set_blocking(fd, True)
+            return os.fdopen(fd, "rb"), info.st_size
+        except BaseException:
+            os.close(fd)
+            raise
+
     def read_blob(self, digest: Digest, *, max_size: int = MAX_DOCUMENT_SIZE) -> bytes:
         """The bytes of a (small) blob, verified against ``digest``."""
-        path = self.blob_path(digest)
-        try:
-            with path.open("rb") as fh:
-                data = fh.read(max_size + 1)
-        except FileNotFoundError as exc:
-            raise ImageError(f"{self.path}: blob {digest} is missing") from exc
+        fh, size = self._open_regular(self.blob_path(digest), f"blob {digest}")
+        with fh:
+            if size > max_size:
+                raise ImageError(f"{self.path}: blob {digest} is larger than {max_size} bytes")
+            data = fh.read(max_size + 1)
         if len(data) > max_size:
             raise ImageError(f"{self.path}: blob {digest} is larger than {max_size} bytes")
         if Digest.of(data, digest.algorithm) != digest:
@@ -183,17 +210,18 @@ class ImageLayout:
         return data
 
     @contextmanager
-    def open_blob(self, digest: Digest) -> Iterator[BinaryIO]:
+    def open_blob(self, digest: Digest, *, size: int | None = None) -> Iterator[BinaryIO]:
         """Stream a blob; on leaving the block the rest is read and the digest checked.
 
         A consumer such as :mod:`tarfile` may stop at the end-of-archive marker; the bytes
-        it did not read are still hashed, so a blob is never half-verified.
+        it did not read are still hashed, so a blob is never half-verified. With ``size``
+        (the descriptor's), a blob of another size is refused before it is read.
         """
         path = self.blob_path(digest)
-        try:
-            raw = path.open("rb")
-        except FileNotFoundError as exc:
-            raise ImageError(f"{self.path}: blob {digest} is missing") from exc
+        raw, actual = self._open_regular(path, f"blob {digest}")
+        if size is not None and actual != size:
+            raw.close()
+            raise ImageError(f"{path}: blob is {actual} bytes, its descriptor says {size} (corrupted layout)")
         with raw:
             reader = _VerifyingReader(raw, digest, str(path))
             yield reader  # type: ignore[misc]
@@ -317,13 +345,16 @@ class ImageLayout:
             config = json.loads(data)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ImageError(f"{self.path}: config {manifest.config.digest} is not JSON: {exc}") from exc
+        except RecursionError as exc:
+            raise ImageError(f"{self.path}: config {manifest.config.digest} is nested too deeply") from exc
         if not isinstance(config, dict):
             raise ImageError(f"{self.path}: config {manifest.config.digest} is not a JSON object")
         return config
 
     def _read_document(self, path: Path) -> bytes:
+        fh, _ = self._open_regular(path, path.name)
         try:
-            with path.open("rb") as fh:
+            with fh:
                 data = fh.read(MAX_DOCUMENT_SIZE + 1)
         except OSError as exc:
             raise ImageError(f"{path}: cannot read: {exc.strerror}") from exc

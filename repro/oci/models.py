@@ -195,6 +195,8 @@ def parse_manifest(
         obj = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RegistryError(f"manifest is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise RegistryError("manifest is nested too deeply to be one") from exc
     fields = _object(obj, "manifest")
     version = fields.get("schemaVersion")
     if version != 2 or isinstance(version, bool):
