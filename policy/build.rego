@@ -6,9 +6,9 @@ import rego.v1
 
 rules := {
 	"REPRO-ADD-001": {
-		"title": "ADD of a URL without --checksum",
+		"title": "ADD of a URL without a checksum",
 		"severity": "error",
-		"fix": "add --checksum=sha256:<hex> so the download is verified (or download in a RUN and check the hash)",
+		"fix": "download it in a RUN step and check its hash: RUN wget -O /a.tgz URL && echo '<sha256>  /a.tgz' | sha256sum -c - (or ADD --checksum=sha256:<hex> with an engine that builds it)",
 		"hadolint": null,
 		"stage": "lint",
 	},
@@ -86,8 +86,20 @@ findings contains f if {
 	some src in add_sources(ins)
 	is_url(src)
 	not ins.flags.checksum
-	f := lib.finding(rules, "REPRO-ADD-001", sprintf("ADD downloads %v without --checksum", [src]), ins)
+	found := lib.finding(rules, "REPRO-ADD-001", sprintf("ADD downloads %v without --checksum", [src]), ins)
+	f := object.union(found, {"fix": checksum_fix})
 }
+
+# The fix must be something the engine that builds this Dockerfile can build: ADD
+# --checksum only where the engine declares it (input.engine.capabilities.add_checksum).
+checksum_fix := "add --checksum=sha256:<hex> so that the download is verified" if {
+	input.engine.capabilities.add_checksum == true
+} else := sprintf(
+	"download it in a RUN step and check its hash: RUN wget -O /a.tgz URL && echo '<sha256>  /a.tgz' | sha256sum -c - (%v cannot build ADD --checksum)",
+	[input.engine.name],
+) if {
+	input.engine.name
+} else := rules["REPRO-ADD-001"].fix
 
 findings contains f if {
 	some ins in input.dockerfile.instructions

@@ -165,6 +165,8 @@ class BuildResult:
     scrub_profiles: tuple[str, ...] = ()
     normalizer: Mapping[str, Any] = field(default_factory=dict)
     unpinned: tuple[str, ...] = ()
+    #: What the engine declared it can build (the Dockerfile was checked against it).
+    capabilities: Capabilities | None = None
 
     @property
     def reference(self) -> str:

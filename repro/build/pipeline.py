@@ -348,6 +348,7 @@ def run_build(
         scrub_profiles=spec.scrub,
         normalizer=normalized.info,
         unpinned=prepared.unpinned,
+        capabilities=backend.capabilities(),
     )
 
 

@@ -16,6 +16,7 @@ with user policies, so they only ever grow.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import re
@@ -24,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from repro.build.capabilities import Capabilities
 from repro.dockerfile import Dockerfile, Instruction, Stage, StageGraph, build_stage_graph, parse
 from repro.errors import ReferenceFormatError
 from repro.policy.scan import FileFinding, credential_kind
@@ -117,6 +119,7 @@ class ReleaseFacts:
     pins: Mapping[str, PinFacts] = field(default_factory=dict)  # keyed by the reference's text
     source_date_epoch: int | None = None
     build_args: Mapping[str, str] = field(default_factory=dict)  # --build-arg, as given
+    engine: Capabilities | None = None  # the engine that built the image, and what it can build
 
 
 # --- commands -----------------------------------------------------------------------------
@@ -567,4 +570,15 @@ def build_input(
         ]
     )
     doc["source_date_epoch"] = facts.source_date_epoch
+    doc["engine"] = engine_doc(facts.engine)
     return doc
+
+
+def engine_doc(capabilities: Capabilities | None) -> dict[str, Any] | None:
+    """``{"name": "buildah 1.28.2", "capabilities": {"heredocs": false, …}}``; null when no
+    engine is known (the lint stage): a rule's advice must then build with any engine."""
+    if capabilities is None:
+        return None
+    values = dataclasses.asdict(capabilities)
+    name = values.pop("engine")
+    return {"name": name, "capabilities": values}

@@ -492,6 +492,7 @@ def _policy_stage(
                 for subject in ("provenance", "sbom", "image")
             ],
             source_date_epoch=first.source_date_epoch,
+            engine=first.capabilities,
         )
         st.step("evaluating the policies")
         verdict = check_release(
