@@ -20,6 +20,7 @@ from repro import __version__
 from repro.cli._common import Handler, _Parser, _report
 from repro.cli.attest import _add_attest_commands
 from repro.cli.build import _add_build_commands
+from repro.cli.completion import _add_completion_command
 from repro.cli.doctor import _add_doctor_command
 from repro.cli.pin import _add_pin_commands
 from repro.cli.policy import _add_policy_commands
@@ -70,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_policy_commands(commands)
     _add_release_command(commands)
     _add_doctor_command(commands)
+    _add_completion_command(commands)
     for command_parser in _command_parsers(parser):
         _add_global_options(command_parser)
     return parser

@@ -37,6 +37,17 @@ def _load_config(args: argparse.Namespace, *starts: Path) -> Config:
     return load_config(starts, explicit=args.config)
 
 
+def _add_progress_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--progress",
+        choices=("auto", "tty", "plain"),
+        default="auto",
+        help="progress on stderr: tty redraws the running step with a timer and its last output "
+        "lines, plain prints one line per event with its time (default auto: tty on a terminal "
+        "unless TERM=dumb)",
+    )
+
+
 def _print_json(data: object, out: TextIO | None = None) -> None:
     json.dump(data, out or sys.stdout, indent=2, sort_keys=True)
     (out or sys.stdout).write("\n")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from repro.cli._common import (
+    _add_progress_option,
     _build_args,
     _load_config,
     _Parser,
@@ -20,21 +21,54 @@ from repro.cli._common import (
 from repro.errors import EXIT_OK, UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from repro.build import BuildEvent, BuildSpec
     from repro.registry import RegistryClient
     from repro.reproduce.diff import LayoutImage
+    from repro.terminal import LiveSteps
 
 
 # --- repro build / verify / diff -----------------------------------------------------
 
 
 class _Progress:
-    """Prints build progress on stderr: each instruction with the time since the start,
-    repro's own phases, and with -v every line the engine prints."""
+    """Build progress on stderr (``--progress``, see :mod:`repro.terminal`).
 
-    def __init__(self, verbose: int, out: TextIO | None = None) -> None:
+    ``plain``: each instruction and repro's own phases as a line with the time since the
+    start, and with -v every line the engine prints. ``tty``: the running step of each
+    build with a timer and its last output lines, redrawn in place; each finished step
+    stays as a line with its duration. Use as a context manager (the view stops at exit).
+    """
+
+    def __init__(
+        self,
+        verbose: int,
+        out: TextIO | None = None,
+        *,
+        mode: str | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        from repro.terminal import progress_mode
+
         self.verbose = verbose
         self.out = out or sys.stderr
+        self.mode = progress_mode(mode, self.out, environ)
+        self._steps: LiveSteps | None = None
+        if self.mode == "tty":
+            from repro.terminal import LiveSteps, make_console
+
+            self._steps = LiveSteps(make_console(self.out, mode="tty", environ=environ))
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._steps is not None:
+            self._steps.close()
 
     def __call__(self, event: BuildEvent) -> None:
         from repro.redact import redact_text
@@ -43,15 +77,23 @@ class _Progress:
             event, text=redact_text(event.text), instruction=redact_text(event.instruction)
         )
         who = f"[{event.build}] " if event.build else ""
-        if event.kind == "output":
-            if self.verbose:
-                print(f"{who}| {event.text}", file=self.out, flush=True)
-            return
         if event.kind == "step":
             stage = f"stage {event.stage}/{event.stages} " if event.stages > 1 else ""
             line = f"{stage}step {event.step}/{event.steps}: {event.instruction}"
         else:
             line = event.text
+        if self._steps is not None:
+            if event.kind == "output":
+                self._steps.output(event.build, event.text)
+                if self.verbose:
+                    self._steps.line(f"{who}| {event.text}", style="dim")
+            else:
+                self._steps.start(event.build, f"{who}{line}")
+            return
+        if event.kind == "output":
+            if self.verbose:
+                print(f"{who}| {event.text}", file=self.out, flush=True)
+            return
         print(f"repro: {who}{line}  (+{event.elapsed:.1f} s)", file=self.out, flush=True)
 
 
@@ -94,9 +136,8 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
     spec = _build_spec(args, output_required=True)
     _warn_secret_build_args(dict(spec.build_args))
-    result = build(
-        spec, config=_load_config(args, spec.dockerfile_path, spec.context), progress=_Progress(args.verbose)
-    )
+    with _Progress(args.verbose, mode=args.progress) as progress:
+        result = build(spec, config=_load_config(args, spec.dockerfile_path, spec.context), progress=progress)
     if args.json:
         _print_json(result.to_json())
     else:
@@ -115,12 +156,13 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
     spec = _build_spec(args, output_required=args.command == "build")
     concurrent = False if args.sequential else None
-    result = verify(
-        spec,
-        config=_load_config(args, spec.dockerfile_path, spec.context),
-        progress=_Progress(args.verbose),
-        concurrent=concurrent,
-    )
+    with _Progress(args.verbose, mode=args.progress) as progress:
+        result = verify(
+            spec,
+            config=_load_config(args, spec.dockerfile_path, spec.context),
+            progress=progress,
+            concurrent=concurrent,
+        )
     if args.json:
         _print_json(result.to_json())
     elif result.reproducible:
@@ -241,6 +283,7 @@ def _add_build_options(command: argparse.ArgumentParser, *, output_required: boo
         help="CA certificates for TLS in RUN steps (pip, npm, curl): mounted, never in the image",
     )
     command.add_argument("--json", action="store_true", help="print JSON on stdout")
+    _add_progress_option(command)
 
 
 def _add_build_commands(commands: argparse._SubParsersAction[_Parser]) -> None:

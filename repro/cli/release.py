@@ -7,7 +7,15 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from repro.cli._common import _build_args, _load_config, _Parser, _print_json, _scrub_arg, _secrets
+from repro.cli._common import (
+    _add_progress_option,
+    _build_args,
+    _load_config,
+    _Parser,
+    _print_json,
+    _scrub_arg,
+    _secrets,
+)
 from repro.errors import EXIT_OK
 
 if TYPE_CHECKING:
@@ -44,12 +52,16 @@ def _cmd_release(args: argparse.Namespace) -> int:
         allow_dirty=args.allow_dirty,
     )
     config = _load_config(args, options.dockerfile_path, options.build.context)
+    progress = ConsoleProgress(verbose=args.verbose, mode=args.progress)
     try:
-        report = release(options, config=config, progress=ConsoleProgress(verbose=args.verbose))
+        report = release(options, config=config, progress=progress)
     except ReleaseError as err:
+        progress.close()
         if isinstance(err.report, ReleaseReport):
             _release_outputs(err.report, args, None)
         raise
+    finally:
+        progress.close()
     _release_outputs(report, args, options)
     print(f"repro release: {report.pinned} in {report.seconds:.1f} s", file=sys.stderr)
     return EXIT_OK
@@ -152,6 +164,7 @@ def _add_release_command(commands: argparse._SubParsersAction[_Parser]) -> None:
         help="release a work tree that differs from its git commit (the provenance says dirty: true)",
     )
     rel.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    _add_progress_option(rel)
     rel.add_argument(
         "--report",
         type=Path,
