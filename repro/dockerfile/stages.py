@@ -229,11 +229,18 @@ class _Builder:
             args = instructions[at].arguments
             names.append(self.stage_name(args[2].text) if len(args) == 3 else None)
 
+        # The last stage of each name: looked up by name, never by scanning the list,
+        # so that 20,000 stages cost linear time.
+        self.last_of: dict[str, int] = {name: i for i, name in enumerate(names) if name is not None}
+        earlier: dict[str, int] = {}
         stages: list[Stage] = []
         for index, at in enumerate(froms):
             end = froms[index + 1] if index + 1 < len(froms) else len(instructions)
-            stage = self.stage(index, instructions[at], instructions[at + 1 : end], names[:index])
+            stage = self.stage(index, instructions[at], instructions[at + 1 : end], earlier)
             stages.append(stage)
+            name = names[index]
+            if name is not None:
+                earlier[name] = index
         for stage in stages:
             for ins in stage.instructions:
                 self.copy_from(stage, ins, names)
@@ -337,7 +344,7 @@ class _Builder:
     # -- stages ------------------------------------------------------------------------
 
     def stage(
-        self, index: int, ins: Instruction, body: tuple[Instruction, ...], earlier: list[str | None]
+        self, index: int, ins: Instruction, body: tuple[Instruction, ...], earlier: Mapping[str, int]
     ) -> Stage:
         base = ins.arguments[0]
         platforms = ins.flag_values("platform")
@@ -361,7 +368,7 @@ class _Builder:
         base_stage = None
         place = self.arg_default_span(base.text, expanded) if expanded else None
         if expanded is not None and expanded in earlier:
-            base_stage = len(earlier) - 1 - earlier[::-1].index(expanded)
+            base_stage = earlier[expanded]
         elif expanded != SCRATCH:
             self.images.append(
                 ImageUse(
@@ -473,7 +480,7 @@ class _Builder:
         else:
             unset = sorted(result.unset_plain)
             expanded, reason = (None, self.unset_reason(unset[0])) if unset else (result.result, "")
-        if expanded is not None and (expanded.lower() in names or _GO_INT_RE.fullmatch(expanded)):
+        if expanded is not None and (expanded.lower() in self.last_of or _GO_INT_RE.fullmatch(expanded)):
             self.reference("copy-from", stage, ins, flag, start=-1, end=-1, names=names, value=expanded)
             return
         if expanded in (SCRATCH, ""):
@@ -551,8 +558,8 @@ class _Builder:
             if not 0 <= target < len(names):
                 self.soft(ins.start_line, f"invalid stage index {target}")
                 return
-        elif text.lower() in names:
-            target = len(names) - 1 - names[::-1].index(text.lower())
+        elif text.lower() in self.last_of:
+            target = self.last_of[text.lower()]
         if target is not None:
             if target >= stage.index:
                 verb = "copy" if kind == "copy-from" else "mount"

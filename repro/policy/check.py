@@ -19,12 +19,24 @@ from pathlib import Path
 from typing import Any, Literal
 
 from repro.config import PolicyConfig
-from repro.errors import NothingCheckedError
+from repro.errors import DockerfileError, NothingCheckedError
 from repro.policy.engine import PolicySet
 from repro.policy.findings import PolicyFinding, Report, judge, rules_with_builtin, sorted_findings
 from repro.policy.input import ReleaseFacts, build_input
 
-__all__ = ["check_documents", "check_paths", "check_release", "load_policies", "policy_data"]
+#: The most instructions a Dockerfile may have for ``policy check``: evaluation costs about
+#: 2 ms per instruction, so this bounds one file to seconds (pin reads files of any
+#: instruction count up to the 8 MiB size limit).
+MAX_POLICY_INSTRUCTIONS = 5000
+
+__all__ = [
+    "MAX_POLICY_INSTRUCTIONS",
+    "check_documents",
+    "check_paths",
+    "check_release",
+    "load_policies",
+    "policy_data",
+]
 
 Stage = Literal["lint", "release"]
 
@@ -114,6 +126,12 @@ def check_paths(
         path = candidate.path
         name = str(path)
         df = parse(read_dockerfile(path, display=name), filename=name)
+        if len(df.instructions) > MAX_POLICY_INSTRUCTIONS:
+            raise DockerfileError(
+                f"{name}: {len(df.instructions)} instructions; policy check reads at most "
+                f"{MAX_POLICY_INSTRUCTIONS} (real Dockerfiles have a few hundred)",
+                hint="split the Dockerfile; the policies' evaluation time grows with every instruction",
+            )
         graph = build_stage_graph(df, build_args or {})
         documents[name] = build_input(df, graph, stage=stage, facts=facts)
     return check_documents(

@@ -9,7 +9,7 @@ import pytest
 from repro.build.preflight import find_unpinned
 from repro.cli import main
 from repro.dockerfile import build_stage_graph, parse
-from repro.errors import EXIT_CHECK_FAILED, EXIT_NOTHING_CHECKED, EXIT_OK
+from repro.errors import EXIT_CHECK_FAILED, EXIT_DOCKERFILE, EXIT_NOTHING_CHECKED, EXIT_OK
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -54,3 +54,14 @@ def test_empty_policy_gate_fails_unless_allowed(tmp_path: Path, capsys: pytest.C
     assert "Dockerfile-prod: skipped: not a Dockerfile name" in err
     assert "a directory, not a Dockerfile" in err
     assert main(["policy", "check", "--allow-empty", str(tmp_path)]) == EXIT_OK
+
+
+def test_policy_check_refuses_a_huge_dockerfile_clearly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from repro.policy.check import MAX_POLICY_INSTRUCTIONS
+
+    path = tmp_path / "Dockerfile"
+    path.write_bytes(b"FROM busybox:1.36\n" + b"RUN true\n" * MAX_POLICY_INSTRUCTIONS)
+    assert main(["policy", "check", str(path)]) == EXIT_DOCKERFILE
+    assert f"policy check reads at most {MAX_POLICY_INSTRUCTIONS}" in capsys.readouterr().err
