@@ -5,6 +5,11 @@ so each gets the same protection: the blob's digest is checked by the layout, gz
 decompressed in large chunks, zstd is refused with a hint, and a member that claims more
 data than the stream holds is an error at once rather than an endless loop.
 
+This is :mod:`tarfile` with guards, not a parser of its own: its readers (the differ,
+the filesystem view, the SBOM) want the archive as tar readers commonly see it. The
+strict parser that refuses ambiguous archives and writes the canonical form is
+:mod:`repro.layers.tarcanon` (see its docstring for why it cannot be :mod:`tarfile`).
+
     >>> ENTRY_TYPES[b"0"], ENTRY_TYPES[b"2"]
     ('file', 'symlink')
 """

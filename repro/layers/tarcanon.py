@@ -25,6 +25,16 @@ The canonical form (version 1):
   permission, set-id and sticky bits; device numbers only on device nodes;
 - no GNU extensions, no global headers, two zero blocks at the end and no record padding.
 
+Why a tar parser and writer of its own, not :mod:`tarfile`: the normaliser must refuse
+layers that tar readers disagree about (two PAX headers in a row, a GNU long name beside a
+PAX path, global headers that set file fields), and :mod:`tarfile` silently picks one
+reading; it must see every header byte to do that, in one streaming pass that spools
+data to disk. And the canonical form is defined byte for byte (when a PAX header is
+written, record order, no record padding), which :mod:`tarfile`'s writer does not let a
+caller control. Everything that reads layers after normalisation or for comparison goes
+through :mod:`repro.layers.layertar` (tarfile with guards), since those only need
+tarfile's reading of an archive, the one Python tools and runtimes share.
+
 Hostile input raises :class:`~repro.errors.ImageError` naming the layer and entry: paths
 climbing out of the root, hard links to directories or out of the root, an entry beneath a
 non-directory of the same layer (the one case where reordering would change what a runtime

@@ -1,7 +1,7 @@
 """Debian packages, from dpkg's database.
 
 Read: ``var/lib/dpkg/status`` (and distroless images' ``var/lib/dpkg/status.d/*``, one
-stanza per file), each package's files from ``var/lib/dpkg/info/<pkg>[:<arch>].list`` (or
+stanza per file; both deb822, parsed with python-debian), each package's files from ``var/lib/dpkg/info/<pkg>[:<arch>].list`` (or
 ``.md5sums``), and its licences from ``usr/share/doc/<pkg>/copyright``: machine-readable
 (DEP-5) files are parsed with python-debian, the others are searched for references to
 ``/usr/share/common-licenses/X``; Debian's short names are mapped to SPDX ids.
@@ -23,6 +23,8 @@ import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+
+from debian.deb822 import Deb822
 
 from repro.errors import ImageError
 from repro.layers.fileview import FileView, LayeredFileView
@@ -82,26 +84,33 @@ _DEBIAN_NAMES: Mapping[str, str] = {
 # --- parsing ---------------------------------------------------------------------------------
 
 
-def parse_stanzas(text: str) -> list[dict[str, str]]:
-    """Paragraphs of a deb822 file (``Key: value`` with indented continuation lines)."""
-    stanzas: list[dict[str, str]] = []
-    current: dict[str, str] = {}
-    key = ""
-    for line in text.splitlines():
-        if not line.strip():
-            if current:
-                stanzas.append(current)
-            current, key = {}, ""
-        elif line[0] in " \t":
-            if key:
-                current[key] += "\n" + line.strip()
-        elif ":" in line:
-            key, _, value = line.partition(":")
-            key = key.strip()
-            current[key] = value.strip()
-    if current:
-        stanzas.append(current)
-    return stanzas
+#: The fields the cataloger reads; python-debian skips the rest of each paragraph.
+STATUS_FIELDS = (
+    "Package",
+    "Status",
+    "Version",
+    "Architecture",
+    "Source",
+    "Depends",
+    "Pre-Depends",
+    "Provides",
+    "Maintainer",
+    "Description",
+)
+
+
+def parse_stanzas(text: str, fields: Sequence[str] | None = None) -> list[dict[str, str]]:
+    """Paragraphs of a deb822 file, read by python-debian (only ``fields`` when given).
+
+    A value that continues on indented lines keeps one line per line, without the
+    indentation (``Description``'s long text, a wrapped ``Depends``).
+    """
+    return [
+        {key: "\n".join(line.strip() for line in value.split("\n")) for key, value in paragraph.items()}
+        for paragraph in Deb822.iter_paragraphs(
+            text, fields=list(fields) if fields is not None else None, use_apt_pkg=False
+        )
+    ]
 
 
 def _is_present(stanza: Mapping[str, str]) -> bool:
@@ -276,13 +285,13 @@ class DpkgCataloger:
     def _installed(self, fs: FileView) -> list[_Installed]:
         found: list[_Installed] = []
         if fs.entry(STATUS) is not None:
-            for stanza in parse_stanzas(self._text(fs, STATUS)):
+            for stanza in parse_stanzas(self._text(fs, STATUS), STATUS_FIELDS):
                 if stanza.get("Package") and _is_present(stanza):
                     found.append(_Installed(stanza, STATUS))
         for entry in fs.glob(f"{STATUS_DIR}/*"):
             if entry.type not in ("file", "hardlink") or entry.path.endswith(".md5sums"):
                 continue
-            for stanza in parse_stanzas(self._text(fs, entry.path)):
+            for stanza in parse_stanzas(self._text(fs, entry.path), STATUS_FIELDS):
                 if stanza.get("Package") and _is_present(stanza):
                     found.append(_Installed(stanza, entry.path))
         unique: dict[tuple[str, str], _Installed] = {}
@@ -306,7 +315,7 @@ class DpkgCataloger:
                 listed: dict[tuple[str, str], str] = {}
                 if data is not None:
                     text = data.decode("utf-8", "replace")
-                    for stanza in parse_stanzas(text):
+                    for stanza in parse_stanzas(text, STATUS_FIELDS):
                         if stanza.get("Package") and _is_present(stanza):
                             key = (stanza["Package"], stanza.get("Architecture", ""))
                             listed[key] = stanza.get("Version", "")

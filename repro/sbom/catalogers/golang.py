@@ -167,6 +167,13 @@ def parse_modinfo(go_version: str, text: str) -> BuildInfo:
 
 
 # --- ELF ------------------------------------------------------------------------------
+#
+# Why an ELF reader of its own rather than pyelftools: what is needed is the ELF header,
+# the section header table and one section, read at offsets from a stream that comes out
+# of a layer tar. This reader is a few dozen lines, reads nothing else, and bounds every
+# read (MAX_SECTION_HEADERS, MAX_BUILDINFO_SIZE: a hostile binary that claims a huge
+# section table is refused, not read); pyelftools parses far more than needed, would be a new dependency for every
+# install, and its errors would have to be mapped back onto BuildInfoError anyway.
 
 
 @dataclass(frozen=True)
