@@ -34,6 +34,7 @@ DEBIAN_PACKAGES = {
     "busybox": "busybox-static",
     "umoci": "umoci",
     "buildah": "buildah",
+    "apt-cacher-ng": "apt-cacher-ng",
 }
 
 

@@ -23,7 +23,7 @@ from repro.errors import EXIT_OK, UsageError
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from repro.build import BuildEvent, BuildSpec
+    from repro.build import BuildEvent, BuildResult, BuildSpec
     from repro.registry import RegistryClient
     from repro.reproduce.diff import LayoutImage
     from repro.terminal import LiveSteps
@@ -143,11 +143,21 @@ def _cmd_build(args: argparse.Namespace) -> int:
     else:
         print(result.digest)
     epoch = f"SOURCE_DATE_EPOCH={result.source_date_epoch} ({result.epoch_source})"
+    _print_scrubbed(result)
     print(
         f"repro build: {result.reference} {result.digest} in {result.duration:.1f} s; {epoch}",
         file=sys.stderr,
     )
     return EXIT_OK
+
+
+def _print_scrubbed(result: BuildResult) -> None:
+    """What --scrub removed, per profile, and why (stderr: talk, not data)."""
+    from repro.layers.scrub import describe_scrubbed
+
+    entries = result.normalizer.get("scrubbed", [])
+    for line in describe_scrubbed((e["layer"], e["path"], e["profile"]) for e in entries):
+        print(f"repro: scrubbed {line}", file=sys.stderr)
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -173,6 +183,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         sys.stdout.write(render_text(result.diff))
     else:
         print(f"not reproducible {result.builds[0].digest} {result.builds[1].digest}")
+    _print_scrubbed(result.builds[0])
     mode = "concurrently" if result.concurrent else "one after the other"
     print(f"repro verify: two builds {mode} in {result.duration:.1f} s", file=sys.stderr)
     if result.reproducible:

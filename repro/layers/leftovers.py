@@ -193,6 +193,24 @@ def run_layer_indexes(history: Sequence[Any], layer_count: int, base_history: in
     return frozenset(runs)
 
 
+_COPY_RE: Final = re.compile(r"\A(?:\S*sh -c #\(nop\) )?(?:COPY|ADD)\b")
+
+
+def copy_layer_indexes(history: Sequence[Any], layer_count: int, base_history: int) -> frozenset[int]:
+    """Indexes of the layers this build's COPY and ADD instructions made (the user's own
+    files: ``--scrub auto`` leaves them alone). Empty when the history does not account
+    for every layer."""
+    layered = [h for h in history if isinstance(h, Mapping) and not h.get("empty_layer")]
+    if len(layered) != layer_count:
+        return frozenset()
+    own_from = sum(1 for h in history[:base_history] if isinstance(h, Mapping) and not h.get("empty_layer"))
+    return frozenset(
+        index
+        for index, entry in enumerate(layered)
+        if index >= own_from and _COPY_RE.match(str(entry.get("created_by", "")))
+    )
+
+
 def normalize_base_annotations(annotations: Mapping[str, str]) -> dict[str, str]:
     """``annotations`` with ``base.digest`` set to the digest ``base.name`` pins, or dropped.
 

@@ -51,6 +51,7 @@ from repro.fsutil import atomic_write
 from repro.layers.leftovers import (
     BASE_NAME_ANNOTATION,
     base_history_length,
+    copy_layer_indexes,
     is_intermediate_comment,
     is_run_variables_entry,
     mount_point_leftovers,
@@ -294,6 +295,7 @@ def normalize_layout(
     history = history if isinstance(history, list) else []
     base_history = base_history_length(history, image.manifest.annotations.get(BASE_NAME_ANNOTATION))
     run_layers = run_layer_indexes(history, len(image.layers), base_history)
+    copy_layers = copy_layer_indexes(history, len(image.layers), base_history)
     target = ImageLayout.create(dest)
     spool_dir = Path(tempfile.mkdtemp(dir=target.path, prefix=".normalize-"))
     try:
@@ -308,6 +310,7 @@ def normalize_layout(
             level=level,
             limits=limits,
             run_layers=run_layers,
+            copy_layers=copy_layers,
         )
     finally:
         shutil.rmtree(spool_dir, ignore_errors=True)
@@ -403,6 +406,7 @@ def _normalize_layers(
     level: int,
     limits: Limits,
     run_layers: frozenset[int],
+    copy_layers: frozenset[int],
 ) -> tuple[list[_Written], tuple[str, ...]]:
     layers = image.layers
     if workers is None:
@@ -417,6 +421,10 @@ def _normalize_layers(
             return scan_layer(raw, spool_dir, source_date_epoch=epoch, limits=limits, where=where)
 
     def write(layer: Layer, scanned: ScannedLayer, scrubber: Scrubber) -> _Written:
+        if AUTO in scrub and layer.index in copy_layers:
+            # What the user's own COPY or ADD put there is never scrubbed by auto's guess
+            # (a profile named on the command line still applies).
+            scrubber = Scrubber(resolve_profiles([n for n in scrub if n != AUTO]))
         leftovers = mount_point_leftovers(scanned.entries) if layer.index in run_layers else []
         for path in leftovers:
             del scanned.entries[path]

@@ -184,3 +184,28 @@ class Scrubber:
             if regex is not None and regex.fullmatch(path):
                 return name
         return None
+
+
+def describe_scrubbed(scrubbed: Iterable[tuple[int, str, str]], *, shown: int = 3) -> list[str]:
+    """One line per profile for ``(layer, path, profile)`` triples: what was removed and why.
+
+    >>> describe_scrubbed([(1, "var/log/dpkg.log", "dpkg-log")])
+    ['dpkg-log: 1 file (dpkg, apt and update-alternatives logs): var/log/dpkg.log in layer 1']
+    """
+    groups: dict[str, list[tuple[int, str]]] = {}
+    for layer, path, profile in scrubbed:
+        groups.setdefault(profile, []).append((layer, path))
+    lines = []
+    for profile in sorted(
+        groups, key=lambda name: list(_BY_NAME).index(name) if name in _BY_NAME else len(_BY_NAME)
+    ):
+        entries = groups[profile]
+        why = _BY_NAME[profile].description if profile in _BY_NAME else profile
+        paths = ", ".join(path for _, path in entries[:shown])
+        if len(entries) > shown:
+            paths += f" (+{len(entries) - shown} more)"
+        layers = sorted({layer for layer, _ in entries})
+        where = f"layer{'s' if len(layers) > 1 else ''} {', '.join(map(str, layers))}"
+        count = f"{len(entries)} file{'s' if len(entries) > 1 else ''}"
+        lines.append(f"{profile}: {count} ({why}): {paths} in {where}")
+    return lines

@@ -236,8 +236,17 @@ _CONTENT_RULES: tuple[_Rule, ...] = (
     ),
     _Rule(
         culprit="archive-times",
+        cause="jar records every entry's file time, which is the time of the build",
+        matches=_path(r"\.(?:jar|war|ear)$"),
+        run=(
+            "pass --date=$(date -u -d @$SOURCE_DATE_EPOCH +%Y-%m-%dT%H:%M:%SZ) to 'jar' in {run} "
+            "(JDK 17+), or run strip-nondeterminism on {it}"
+        ),
+    ),
+    _Rule(
+        culprit="archive-times",
         cause="the archive records its members' file times",
-        matches=_path(r"\.(?:jar|war|ear|zip|whl|egg|a)$"),
+        matches=_path(r"\.(?:zip|whl|egg|a)$"),
         run=(
             "set SOURCE_DATE_EPOCH for the tool that builds {it} in {run}, "
             "or run strip-nondeterminism on {it}"
@@ -404,7 +413,11 @@ def _file_finding(rule: _Rule, paths: list[str], layer: LayerDiff) -> Culprit:
         fix = rule.fix
     else:
         parts = [f"use --scrub {rule.scrub}"] if rule.scrub else []
-        if keyword in ("COPY", "ADD"):
+        stage = _copied_from_stage(origin)
+        if stage is not None and rule.run:
+            # COPY --from=STAGE: the file was written by a RUN of that stage.
+            parts.append(rule.run.format(it=it, run=f"the RUN of stage {stage} that writes {it}"))
+        elif keyword in ("COPY", "ADD"):
             parts.append(rule.copied.format(it=it))
         elif rule.run:
             run = "the same RUN" if keyword == "RUN" else f"the RUN that writes {it}"
@@ -425,6 +438,14 @@ def _file_finding(rule: _Rule, paths: list[str], layer: LayerDiff) -> Culprit:
         layer=layer.index,
         origin=origin,
     )
+
+
+def _copied_from_stage(origin: LayerOrigin | None) -> str | None:
+    """The stage a ``COPY --from=STAGE`` copies from (None for other instructions)."""
+    if origin is None or origin.instruction is None or origin.keyword != "COPY":
+        return None
+    values = [v for v in origin.instruction.flag_values("from") if v]
+    return values[-1] if values else None
 
 
 _CONFIG_RULES: tuple[tuple[str, re.Pattern[str], str, str], ...] = (

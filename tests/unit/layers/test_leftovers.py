@@ -215,3 +215,22 @@ def test_the_ca_bundle_mount_point_goes_with_its_directories() -> None:
     assert mount_point_leftovers(entries) == ["run", "run/repro", "run/repro/ca-certificates.crt"]
     entries["run/app.pid"] = inode(REG, mode=0o644)
     assert mount_point_leftovers(entries) == ["run/repro", "run/repro/ca-certificates.crt"]
+
+
+def test_auto_never_scrubs_what_the_users_copy_put_there(tmp_path: Path) -> None:
+    layers = image_layers()
+    layers[0] = make_tar([Item("var/lib/dpkg/status", data=b"Package: base\n")])
+    layers[2] = make_tar([Item("var/log/dpkg.log", data=b"2026-05-01 12:00:00 install\n")])  # RUN
+    layers[3] = make_tar([Item("var/log/dpkg.log", data=b"the user's own file\n")])  # COPY
+    build(tmp_path / "raw", layers)
+    auto = normalize_layout(
+        tmp_path / "raw", tmp_path / "auto", tag="t", source_date_epoch=EPOCH, scrub=["auto"]
+    )
+    assert [(s.layer, s.path, s.profile) for s in auto.scrubbed] == [(2, "var/log/dpkg.log", "dpkg-log")]
+    out = ImageLayout.open(tmp_path / "auto")
+    assert members(out, out.image(descriptor=out.find("t")).layers[3].digest) == ["var/log/dpkg.log"]
+    # a profile named on the command line is the user's decision: it applies everywhere
+    named = normalize_layout(
+        tmp_path / "raw", tmp_path / "named", tag="t", source_date_epoch=EPOCH, scrub=["dpkg-log"]
+    )
+    assert [(s.layer, s.path) for s in named.scrubbed] == [(2, "var/log/dpkg.log"), (3, "var/log/dpkg.log")]

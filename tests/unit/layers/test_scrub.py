@@ -92,3 +92,23 @@ def test_an_empty_scrubber_is_false_and_matches_nothing() -> None:
     empty = Scrubber(())
     assert not empty
     assert empty.match("var/log/dpkg.log") is None
+
+
+def test_what_was_scrubbed_is_described_per_profile_with_the_reason() -> None:
+    from repro.layers.scrub import describe_scrubbed
+
+    lines = describe_scrubbed(
+        [
+            (1, "var/log/dpkg.log", "dpkg-log"),
+            (1, "var/cache/apt/pkgcache.bin", "apt"),
+            (1, "var/log/apt/history.log", "dpkg-log"),
+            (3, "var/log/apt/term.log", "dpkg-log"),
+            (3, "var/log/alternatives.log", "dpkg-log"),
+        ]
+    )
+    assert lines == [
+        "apt: 1 file (apt's binary package caches (var/cache/apt/*.bin)): var/cache/apt/pkgcache.bin in layer 1",
+        "dpkg-log: 4 files (dpkg, apt and update-alternatives logs): var/log/dpkg.log, "
+        "var/log/apt/history.log, var/log/apt/term.log (+1 more) in layers 1, 3",
+    ]
+    assert describe_scrubbed([]) == []

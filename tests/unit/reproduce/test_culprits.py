@@ -361,3 +361,24 @@ def test_two_different_pins_are_not_told_to_pin() -> None:
     assert finding.cause == "the two builds' FROM lines pin different base image digests"
     assert finding.paths == (BASE_NAME, BASE_DIGEST)
     assert "repro pin" not in finding.fix
+
+
+def test_a_jar_copied_from_a_build_stage_is_fixed_in_that_stage_with_jar_date() -> None:
+    dockerfile = parse(
+        b"FROM jdk AS build\nRUN jar --create --file /app.jar .\nFROM scratch\nCOPY --from=build /app.jar /\n"
+    )
+    origin = LayerOrigin(
+        layer=1,
+        created_by="COPY",
+        source="instruction",
+        instruction=dockerfile.instructions[3],
+        filename="Dockerfile",
+    )
+    (finding,) = explain([_layer(_content("app.jar"), origin=origin)], [], (2, 2))
+    assert finding.culprit == "archive-times"
+    assert "jar records every entry's file time" in finding.cause
+    assert finding.fix.startswith(
+        "pass --date=$(date -u -d @$SOURCE_DATE_EPOCH +%Y-%m-%dT%H:%M:%SZ) to 'jar'"
+    )
+    assert "in the RUN of stage build that writes it" in finding.fix
+    assert ".dockerignore" not in finding.fix
