@@ -137,6 +137,8 @@ def _cmd_refresh(args: argparse.Namespace) -> int:
     from repro.pin.render import failures_human, refresh_human, refresh_markdown
     from repro.registry.client import RegistryClient
 
+    if args.commit and args.dry_run:
+        raise UsageError("--commit and --dry-run exclude each other (a dry run writes nothing to commit)")
     given = _pin_inputs(args)
     with RegistryClient(given.config) as client:
         report = refresh_paths(
@@ -161,6 +163,13 @@ def _cmd_refresh(args: argparse.Namespace) -> int:
         sys.stderr.write(failures_human(report.failures))
     if report.exit_code != EXIT_OK:
         return report.exit_code
+    if args.commit and report.changed:
+        from repro.pin.gitcommit import commit_files
+
+        written = [change.path for change in report.file_changes if change.written]
+        message = "Refresh pinned base images\n\n" + refresh_markdown(report)
+        branch = commit_files([*written, *report.lockfiles], message)
+        print(f"repro refresh: committed on branch {branch}", file=sys.stderr)
     if report.changed and args.exit_code:
         return EXIT_CHANGED
     return EXIT_OK
@@ -229,6 +238,12 @@ def _add_pin_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
     )
     _add_path_options(refresh)
     refresh.add_argument("--dry-run", action="store_true", help="write nothing; the diff goes to stderr")
+    refresh.add_argument(
+        "--commit",
+        action="store_true",
+        help="commit the rewritten files on a new branch repro/refresh-ID, the Markdown summary as "
+        "the message (then: git push, gh pr create --fill)",
+    )
     refresh.add_argument(
         "--exit-code", action="store_true", help=f"exit {EXIT_CHANGED} when something changed"
     )

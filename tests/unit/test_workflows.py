@@ -30,6 +30,8 @@ def test_actions_are_pinned_by_commit(path: Path) -> None:
     uses = [step["uses"] for step in steps(load(path)) if "uses" in step]
     assert uses, "every workflow here checks out the code"
     for action in uses:
+        if action == "./":
+            continue  # repro's own action, from the same commit as the workflow
         assert PINNED.match(action), f"{path.name}: {action} is not pinned to a commit SHA"
 
 
