@@ -35,6 +35,7 @@ from repro.attest.statements import (
     ReproducibilityInputs,
     SourceContext,
     Statement,
+    cosign_signature_statement,
     cyclonedx_statement,
     image_subjects,
     reproducibility_statement,
@@ -193,7 +194,7 @@ def base_images(dockerfile: Path, build_args: Mapping[str, str]) -> tuple[BaseIm
 
 @dataclass(frozen=True)
 class ReleaseBuild:
-    """What a release built and how: everything its three statements say."""
+    """What a release built and how: everything its statements say."""
 
     name: str
     digest: Digest
@@ -209,7 +210,8 @@ class ReleaseBuild:
 
 
 def release_statements(build: ReleaseBuild, sbom: bytes) -> list[Statement]:
-    """The three statements a release signs: SLSA provenance, the SBOM, reproducibility."""
+    """The statements a release signs: SLSA provenance, the SBOM, reproducibility, and the
+    image signature cosign looks for (``https://sigstore.dev/cosign/sign/v1``)."""
     from repro.reproduce.verify import VARIATIONS
 
     first, second = build.builds
@@ -254,7 +256,12 @@ def release_statements(build: ReleaseBuild, sbom: bytes) -> list[Statement]:
             normalizer=normalizer,
         ),
     )
-    return [provenance, cyclonedx_statement(subjects, sbom), reproducible]
+    return [
+        provenance,
+        cyclonedx_statement(subjects, sbom),
+        reproducible,
+        cosign_signature_statement(subjects),
+    ]
 
 
 def dirty_summary(source: SourceContext, limit: int = 5) -> str:

@@ -1,8 +1,8 @@
 """OCI 1.1 referrer manifests for attestations, as cosign v3 stores Sigstore bundles.
 
-One bundle is one artifact manifest: ``artifactType`` is the bundle media type, the config
-is the empty descriptor (``{}``), there is one layer (the bundle) and the ``subject`` is the
-image. Annotations say what the bundle holds, so a client can filter without fetching it:
+One bundle is one artifact manifest: ``artifactType`` is the bundle media type (in the
+manifest and, as cosign writes it, in the config descriptor), the config is the empty
+descriptor (``{}``), there is one layer (the bundle) and the ``subject`` is the image. Annotations say what the bundle holds, so a client can filter without fetching it:
 
 - ``dev.sigstore.bundle.content``: ``dsse-envelope``
 - ``dev.sigstore.bundle.predicateType``: the statement's predicate type
@@ -62,7 +62,8 @@ def _artifact_manifest(
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
         "artifactType": artifact_type,
-        "config": EMPTY_CONFIG_DESCRIPTOR.to_json(),
+        # cosign puts the artifactType in the config descriptor too (WriteReferrer).
+        "config": {**EMPTY_CONFIG_DESCRIPTOR.to_json(), "artifactType": artifact_type},
         "layers": [{"mediaType": artifact_type, "digest": str(Digest.of(layer)), "size": len(layer)}],
         "subject": {"mediaType": subject.media_type, "digest": str(subject.digest), "size": subject.size},
         "annotations": annotations,

@@ -34,6 +34,9 @@ SLSA_PROVENANCE_V1: Final = "https://slsa.dev/provenance/v1"
 CYCLONEDX_BOM: Final = "https://cyclonedx.org/bom"
 #: repro's reproducibility predicate: two independent builds gave one digest.
 REPRODUCIBLE_V1: Final = "https://repro.dev/attestations/reproducible/v1"
+#: The predicate of cosign's own image signature (``cosign sign`` with the bundle format):
+#: a statement that only names the image, with an empty predicate.
+COSIGN_SIGN_V1: Final = "https://sigstore.dev/cosign/sign/v1"
 #: The SLSA buildType of a repro build (buildah backend, normalised, built twice).
 BUILD_TYPE: Final = "https://repro.dev/buildtypes/buildah/v1"
 #: builder.id when no builder is configured and the build does not run under GitHub Actions.
@@ -45,7 +48,12 @@ REDACTED: Final = redact.REDACTED
 
 #: What ``--require`` names map to.
 PREDICATE_NAMES: Final[Mapping[str, str]] = MappingProxyType(
-    {"provenance": SLSA_PROVENANCE_V1, "sbom": CYCLONEDX_BOM, "reproducible": REPRODUCIBLE_V1}
+    {
+        "provenance": SLSA_PROVENANCE_V1,
+        "sbom": CYCLONEDX_BOM,
+        "reproducible": REPRODUCIBLE_V1,
+        "signature": COSIGN_SIGN_V1,
+    }
 )
 
 
@@ -410,6 +418,14 @@ def reproducibility_statement(subjects: Sequence[Subject], inputs: Reproducibili
         "verifier": {"id": "https://repro.dev/verifiers/repro", "version": __version__},
     }
     return Statement(tuple(subjects), REPRODUCIBLE_V1, predicate)
+
+
+def cosign_signature_statement(subjects: Sequence[Subject]) -> Statement:
+    """The statement cosign signs for ``cosign sign``: the image, and an empty predicate.
+
+    ``cosign verify --key`` (not only ``verify-attestation``) then finds a signature.
+    """
+    return Statement(tuple(subjects), COSIGN_SIGN_V1, {})
 
 
 def predicate_types(names: Iterable[str]) -> tuple[str, ...]:

@@ -158,7 +158,7 @@ def _add_attest_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
         "--require",
         action="append",
         metavar="A[,A…]",
-        help="attestations that must verify: provenance, sbom, reproducible",
+        help="attestations that must verify: provenance, sbom, reproducible, signature",
     )
     verify_image.add_argument(
         "--trusted-root",

@@ -26,7 +26,7 @@ import re
 import tempfile
 from collections.abc import Collection
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Literal, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Final, Literal, Protocol
 
 from repro.digest import Digest
 from repro.errors import ImageError, UsageError
@@ -47,6 +47,12 @@ BlobOutcome = Literal["exists", "mounted", "uploaded"]
 
 _FALLBACK_TAG = re.compile(r"sha(256|512)-[0-9a-f]+")
 _CHUNK = 1024 * 1024
+
+
+#: The ``index.json`` annotation by which cosign finds the image of an OCI layout, and its values.
+COSIGN_KIND: Final = "kind"
+COSIGN_IMAGE: Final = "dev.cosignproject.cosign/image"
+COSIGN_IMAGE_INDEX: Final = "dev.cosignproject.cosign/imageIndex"
 
 
 class ImageStore(Protocol):
@@ -356,10 +362,35 @@ class LayoutStore:
         )
 
     def tag(self, tag: str, document: AnyManifest) -> None:
+        """Tag ``document``; it also becomes the image cosign finds in this layout.
+
+        cosign (``--local-image``) looks the image up by the ``kind`` annotation of its
+        ``index.json`` entry, taking the first; so only the image tagged last carries it.
+        """
         self.push_manifest(document)
+        kind = COSIGN_IMAGE_INDEX if isinstance(document, Index) else COSIGN_IMAGE
         self.layout.set_tag(
-            tag, Descriptor(media_type=document.media_type, digest=document.digest, size=document.size)
+            tag,
+            Descriptor(
+                media_type=document.media_type,
+                digest=document.digest,
+                size=document.size,
+                annotations={COSIGN_KIND: kind},
+            ),
         )
+        index = json.loads(self.layout.index().data)
+        entries = index.get("manifests", [])
+        stale = [
+            e
+            for e in entries
+            if e.get("digest") != str(document.digest) and COSIGN_KIND in e.get("annotations", {})
+        ]
+        if stale:
+            for entry in stale:
+                del entry["annotations"][COSIGN_KIND]
+            atomic_write(
+                self.layout.path / "index.json", (json.dumps(index, indent=2, sort_keys=True) + "\n").encode()
+            )
 
 
 # -- opening ---------------------------------------------------------------------------------

@@ -576,7 +576,7 @@ def build_statements(
     sbom: bytes,
     source: SourceState | None = None,
 ) -> list[Statement]:
-    """The three statements a release signs (see :func:`repro.attest.provenance.release_statements`)."""
+    """The statements a release signs (see :func:`repro.attest.provenance.release_statements`)."""
     from repro.attest.provenance import ReleaseBuild, base_images, release_statements
 
     return release_statements(

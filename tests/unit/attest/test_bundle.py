@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -95,7 +96,10 @@ def test_referrer_manifest_for_a_bundle() -> None:
     manifest = parse_manifest(data, media_type)
     assert isinstance(manifest, Manifest)
     assert manifest.artifact_type == "application/vnd.dev.sigstore.bundle.v0.3+json"
-    assert manifest.config == referrers.EMPTY_CONFIG_DESCRIPTOR
+    # As cosign's WriteReferrer: the empty config, with the artifactType in its descriptor too.
+    assert manifest.config == dataclasses.replace(
+        referrers.EMPTY_CONFIG_DESCRIPTOR, artifact_type=referrers.BUNDLE_ARTIFACT_TYPE
+    )
     [layer] = manifest.layers
     assert (layer.media_type, layer.digest, layer.size) == (
         manifest.artifact_type,

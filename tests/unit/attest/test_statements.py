@@ -184,3 +184,16 @@ def test_require_names_map_to_predicate_types() -> None:
     )
     with pytest.raises(UsageError, match="unknown attestation 'vex'"):
         predicate_types(["vex"])
+
+
+def test_the_cosign_signature_statement_is_what_cosign_sign_writes() -> None:
+    from repro.attest.statements import COSIGN_SIGN_V1, cosign_signature_statement
+
+    statement = cosign_signature_statement(fixtures.SUBJECTS[:1])
+    assert statement.to_json() == {
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": fixtures.NAME, "digest": {"sha256": fixtures.IMAGE.hex}}],
+        "predicateType": COSIGN_SIGN_V1,
+        "predicate": {},
+    }
+    assert predicate_types(["signature"]) == (COSIGN_SIGN_V1,)
