@@ -50,7 +50,9 @@ def test_the_whole_release_into_a_layout(tmp_path: Path, monkeypatch: pytest.Mon
     dist = tmp_path / "dist"
     assert report.pinned == f"oci:{dist}:1.0@{report.digest}"
     assert report.reproducible
-    assert len(report.referrers) == 4  # provenance, SBOM and reproducibility bundles, and the SBOM
+    assert (
+        len(report.referrers) == 5
+    )  # provenance, SBOM, reproducibility and cosign signature bundles, and the SBOM
     assert {v["predicateType"] for v in report.verified} >= {"https://slsa.dev/provenance/v1"}
 
     layout = ImageLayout.open(dist)
