@@ -51,7 +51,7 @@ from repro.pin.model import (
     RefreshReport,
     Site,
 )
-from repro.pin.rewrite import Edit, apply_edits
+from repro.pin.rewrite import Edit, EditConflictError, apply_edits
 from repro.pin.scan import Scan, ScannedFile, Use, required_platforms, scan_paths
 from repro.platform import Platform
 from repro.reference import ImageRef, parse_reference
@@ -492,20 +492,35 @@ def _run(
         _raise_failures(out.errors)
 
     # 3. Rewrite (in memory), then write each file that still holds what was read.
-    file_changes: list[FileChange] = []
-    for scanned in files:
-        edits = out.edits.get(scanned.display)
-        if not edits:
-            continue
-        new = apply_edits(scanned.data, edits)
-        if new != scanned.data:
-            file_changes.append(FileChange(scanned.path, scanned.display, scanned.data, new))
+    file_changes = _rewrite(files, out)
     write_errors = _write_files(files, file_changes, out, locks, failed_before, dry_run=dry_run)
     lock_changes = locks.write(dry_run) if locks is not None else []
     if dry_run:
         return out, file_changes + lock_changes, []
     written = [_written(change) for change in file_changes if change.display not in write_errors]
     return out, written + lock_changes, [change.path for change in lock_changes]
+
+
+def _rewrite(files: Sequence[ScannedFile], out: _Outcome) -> list[FileChange]:
+    """Each file's new bytes, in memory: only the bytes of its image tokens change."""
+    file_changes: list[FileChange] = []
+    for scanned in files:
+        edits = out.edits.get(scanned.display)
+        if not edits:
+            continue
+        try:
+            new = apply_edits(scanned.data, edits)
+        except EditConflictError as exc:
+            # Two places to pin overlap: a case the scanner should never produce. The
+            # file is left alone rather than guessed at.
+            why = f"cannot rewrite the file in place ({exc}); not written"
+            out.fail(Site(scanned.display, 0, "file"), "", why, None)
+            out.errors.append((Site(scanned.display, 0, "file"), "", PartialError(why)))
+            out.edits.pop(scanned.display, None)
+            continue
+        if new != scanned.data:
+            file_changes.append(FileChange(scanned.path, scanned.display, scanned.data, new))
+    return file_changes
 
 
 def _write_files(
