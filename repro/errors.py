@@ -368,6 +368,12 @@ class ReleasePushError(ReleaseError):
     stage = "push"
 
 
+class LostTagRaceError(RegistryError):
+    """The release's tag moved (another release wrote it) between the start and the tag write."""
+
+    default_hint = "check which release should win, then run it again"
+
+
 class ReleaseVerifyError(ReleaseError):
     """The consumer's check of what was pushed failed (release stage ``verify-image``)."""
 

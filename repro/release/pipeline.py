@@ -48,7 +48,14 @@ from repro.errors import (
 from repro.images.location import LayoutLocation, is_local
 from repro.process import Runner, run
 from repro.release.progress import StageProgress
-from repro.release.publish import DEFAULT_DIST, Destination, consumer_trust, destination_for, publish
+from repro.release.publish import (
+    DEFAULT_DIST,
+    Destination,
+    consumer_trust,
+    destination_for,
+    observe_tag,
+    publish,
+)
 from repro.release.report import ReleaseReport
 from repro.release.stages import Stage, StageRunner
 
@@ -195,6 +202,9 @@ def release(
         raise UsageError("release(): give both signer and trust, or neither")
     report = ReleaseReport(image=image.text, destination=destination.text)
     stages = StageRunner(report, notify)
+    # Where the tag points now: the final tag write refuses to overwrite a tag that
+    # another release moved while this one was building.
+    observed = observe_tag(destination, config=config, client=client)
 
     if signer is not None:
         signing = _Signing(options.sign, signer=signer, description=signer.description)
@@ -248,6 +258,7 @@ def release(
             config=config,
             client=client,
             report=report,
+            observed=observed,
         )
     return report
 

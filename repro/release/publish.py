@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from repro.errors import ImageError, UsageError, VerificationError
+from repro.errors import ImageError, LostTagRaceError, UsageError, VerificationError
 from repro.images.location import LayoutLocation, RegistryLocation, parse_location, unsupported
 from repro.release.report import ReleaseReport
 from repro.release.stages import StageRunner
@@ -123,6 +123,40 @@ def keyless_identity(bundle: bytes, *, staging: bool = False) -> TrustPolicy:
 _REQUIRED: Final = ("provenance", "sbom", "reproducible")
 
 
+@dataclass(frozen=True)
+class TagObservation:
+    """Where the destination's tag pointed when the release began (None: nowhere)."""
+
+    digest: Digest | None
+
+
+def observe_tag(destination: Destination, *, config: Config, client: RegistryClient | None) -> TagObservation:
+    """Read where ``destination.tag`` points now, so that the final tag write can refuse
+    to overwrite a tag another release moved in the meantime."""
+    from repro.errors import NotFoundError
+    from repro.images.store import LayoutStore, RegistryStore
+
+    location = destination.location
+    if isinstance(location, LayoutLocation):
+        if not (location.directory / "index.json").is_file():
+            return TagObservation(None)
+        store = LayoutStore.open(location.directory, None)
+        if destination.tag not in store.layout.tags():
+            return TagObservation(None)
+        return TagObservation(store.get_manifest(destination.tag).digest)
+    if not isinstance(location, RegistryLocation):
+        return TagObservation(None)
+    with ExitStack() as stack:
+        if client is None:
+            from repro.registry import RegistryClient
+
+            client = stack.enter_context(RegistryClient(config))
+        try:
+            return TagObservation(RegistryStore(client, location.ref).get_manifest(destination.tag).digest)
+        except NotFoundError:
+            return TagObservation(None)
+
+
 def publish(
     stages: StageRunner,
     destination: Destination,
@@ -134,10 +168,13 @@ def publish(
     config: Config,
     client: RegistryClient | None,
     report: ReleaseReport,
+    observed: TagObservation | None = None,
 ) -> None:
     """Push by digest, verify from the destination as a consumer would, and only then tag.
 
     ``trust`` gives the consumer's trust policy, from the first signed bundle pushed.
+    With ``observed`` (:func:`observe_tag` when the release began), the tag is written
+    only if it still points where it did then.
     """
     with ExitStack() as stack:
         if client is None and isinstance(destination.location, RegistryLocation):
@@ -154,7 +191,7 @@ def publish(
             policy=lambda: trust(_first_bundle(artifacts)),
             report=report,
         )
-        _tag_stage(stages, store, destination, root=root, report=report)
+        _tag_stage(stages, store, destination, root=root, report=report, observed=observed)
 
 
 def _push_stage(
@@ -224,14 +261,39 @@ def _tag_stage(
     *,
     root: AnyManifest,
     report: ReleaseReport,
+    observed: TagObservation | None,
 ) -> None:
     with stages.stage("tag") as st:
+        if observed is not None:
+            # Registries have no compare-and-swap: re-read just before the write, and again
+            # after it, so that of two releases racing for one tag at most one says so.
+            now = _tag_digest(store, destination.tag)
+            if now not in (observed.digest, root.digest):
+                raise LostTagRaceError(
+                    f"{destination.text} moved to {now or 'nothing'} since this release began "
+                    f"(it was {observed.digest or 'not there'}); another release won the race: not "
+                    f"overwriting it. This image is pushed by digest: {root.digest}",
+                    hint="check which release should win, then run it again",
+                )
         store.tag(destination.tag, root)
         tagged = store.get_manifest(destination.tag)
         if tagged.digest != root.digest:
-            raise ImageError(f"{destination.text} resolves to {tagged.digest}, not {root.digest}")
+            raise LostTagRaceError(
+                f"{destination.text} resolves to {tagged.digest}, not {root.digest}: another release "
+                "wrote the tag at the same time and won the race",
+                hint="check which release should win, then run it again",
+            )
         report.pinned = f"{destination.text}@{root.digest}"
         st.summary = report.pinned
+
+
+def _tag_digest(store: ImageStore, tag: str) -> Digest | None:
+    from repro.errors import NotFoundError
+
+    try:
+        return store.get_manifest(tag).digest
+    except (NotFoundError, ImageError):
+        return None
 
 
 def _first_bundle(artifacts: list[Artifact]) -> bytes | None:

@@ -20,10 +20,11 @@ from repro.attest.verify_image import KeyTrust
 from repro.build import BuildSpec
 from repro.cli import main
 from repro.config import Config
-from repro.errors import EXIT_OK, EXIT_RELEASE_VERIFY, ReleaseError
+from repro.errors import EXIT_OK, EXIT_RELEASE_PUSH, EXIT_RELEASE_VERIFY, ReleaseError
 from repro.images.store import LayoutStore
 from repro.oci.layout import REF_NAME, ImageLayout
 from repro.release import STAGES, ReleaseOptions, ReleaseReport, release
+from repro.release.progress import StageEvent
 from tests.unit.build.fakes import FakeBackend
 
 ENV = {"REPRO_KEY_PASSWORD": "offline test passphrase"}
@@ -90,3 +91,55 @@ def test_a_release_whose_attestations_do_not_verify_writes_no_tag(tmp_path: Path
     layout = ImageLayout.open(tmp_path / "out")
     assert layout.tags() == []  # the image and its referrers are there, untagged
     assert json.loads((tmp_path / "out" / "index.json").read_bytes())["manifests"]
+
+
+def test_two_releases_racing_for_one_tag_do_not_both_say_released(tmp_path: Path) -> None:
+    """Release B begins while the tag is absent; release A, with other content, is
+    released to the same tag while B pushes. B must not overwrite A's tag, and says so."""
+    dist = tmp_path / "dist"
+    options_a = ReleaseOptions(
+        BuildSpec(app(tmp_path / "a")), image="registry.example/app:1.0", workdir=tmp_path
+    )
+    options_b = ReleaseOptions(
+        BuildSpec(app(tmp_path / "b")), image="registry.example/app:1.0", workdir=tmp_path
+    )
+    reports: list[ReleaseReport] = []
+
+    def meanwhile(event: StageEvent) -> None:
+        if event.stage == "push" and event.kind == "start" and not reports:
+            reports.append(release(options_a, config=Config(), backend=engine(), env=ENV))
+
+    with pytest.raises(ReleaseError) as caught:
+        release(
+            options_b,
+            config=Config(),
+            backend=FakeBackend(content=b"other\n", image_config={"User": "65534:65534"}),
+            progress=meanwhile,
+            env=ENV,
+        )
+    (winner,) = reports
+    assert winner.status == "released"
+    assert caught.value.exit_code == EXIT_RELEASE_PUSH
+    assert "won the race" in str(caught.value)
+    loser = caught.value.report
+    assert isinstance(loser, ReleaseReport)
+    assert loser.status == "failed"
+    assert loser.digest != winner.digest
+    assert loser.pinned is None
+    assert str(ImageLayout.open(dist).find("1.0").digest) == winner.digest  # A's tag stands
+
+
+def test_a_tag_nobody_moved_during_the_release_is_overwritten(tmp_path: Path) -> None:
+    options = ReleaseOptions(
+        BuildSpec(app(tmp_path / "app")), image="registry.example/app:1.0", workdir=tmp_path
+    )
+    first = release(options, config=Config(), backend=engine(), env=ENV)
+    second = release(
+        options,
+        config=Config(),
+        backend=FakeBackend(content=b"new\n", image_config={"User": "65534:65534"}),
+        env=ENV,
+    )
+    assert second.status == "released"
+    assert second.digest != first.digest
+    assert str(ImageLayout.open(tmp_path / "dist").find("1.0").digest) == second.digest
