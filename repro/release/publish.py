@@ -138,12 +138,14 @@ def observe_tag(destination: Destination, *, config: Config, client: RegistryCli
 
     location = destination.location
     if isinstance(location, LayoutLocation):
-        if not (location.directory / "index.json").is_file():
+        try:
+            store = LayoutStore.open(location.directory, None)
+            if destination.tag not in store.layout.tags():
+                return TagObservation(None)
+            return TagObservation(store.get_manifest(destination.tag).digest)
+        except ImageError:
+            # No layout there yet (or not one repro can read: the push says so).
             return TagObservation(None)
-        store = LayoutStore.open(location.directory, None)
-        if destination.tag not in store.layout.tags():
-            return TagObservation(None)
-        return TagObservation(store.get_manifest(destination.tag).digest)
     if not isinstance(location, RegistryLocation):
         return TagObservation(None)
     with ExitStack() as stack:
