@@ -75,8 +75,13 @@ class BuildRequest:
     #: RUN steps (never into a layer); the variables pointing at it come as build args.
     ca_bundle: Path | None = None
     secrets: tuple[BuildSecret, ...] = ()
+    #: Labels for the image config; further named build contexts (NAME -> directory).
+    labels: Mapping[str, str] = field(default_factory=dict)
+    build_contexts: Mapping[str, Path] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "labels", _frozen(self.labels))
+        object.__setattr__(self, "build_contexts", MappingProxyType(dict(self.build_contexts)))
         object.__setattr__(self, "build_args", _frozen(self.build_args))
         object.__setattr__(self, "environment", _frozen(self.environment))
         object.__setattr__(self, "annotations", _frozen(self.annotations))

@@ -275,6 +275,10 @@ class BuildahBackend:
         ]
         for name, value in request.build_args.items():
             argv += ["--build-arg", f"{name}={value}"]
+        for key, value in sorted(request.labels.items()):
+            argv += ["--label", f"{key}={value}"]
+        for name, directory in sorted(request.build_contexts.items()):
+            argv += ["--build-context", f"{name}={directory}"]
         for secret in request.secrets:
             # buildah mounts it for the RUN steps that ask for it; it never enters a layer.
             where = f"src={secret.source}" if secret.source is not None else f"env={secret.env or secret.id}"

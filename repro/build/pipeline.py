@@ -56,6 +56,8 @@ DEFAULT_TAG = "latest"
 #: SOURCE_DATE_EPOCH in seconds, as the build used it. (The config's ``created`` holds
 #: it too, in RFC 3339; the normaliser drops ``org.opencontainers.image.created``.)
 ANNOTATION_EPOCH = "dev.repro.source-date-epoch"
+#: What buildah and podman call a Dockerfile; used when the context has no Dockerfile.
+CONTAINERFILE = "Containerfile"
 #: Seconds one engine run may take before it is stopped.
 BUILD_TIMEOUT = 3600.0
 
@@ -64,8 +66,11 @@ BUILD_TIMEOUT = 3600.0
 class BuildSpec:
     """What the user asked to build (the ``repro build`` command line, as a value).
 
-    ``dockerfile`` defaults to ``CONTEXT/Dockerfile``; ``output`` is the OCI layout
-    directory to write (tagged ``tag``), or None to keep nothing (verify without -o).
+    ``dockerfile`` defaults to ``CONTEXT/Dockerfile`` (``CONTEXT/Containerfile`` when only
+    that exists); ``output`` is the OCI layout directory to write (tagged ``tag`` and each
+    of ``extra_tags``), or None to keep nothing (verify without -o). ``labels`` go into the
+    image config, ``annotations`` onto its manifest; ``build_contexts`` name further
+    directories (``COPY --from=NAME``, ``RUN --mount=from=NAME``).
     """
 
     context: Path
@@ -81,13 +86,30 @@ class BuildSpec:
     #: configuration's ``ca_bundle``, if any.
     ca_bundle: Path | None = None
     secrets: tuple[BuildSecret, ...] = ()
+    extra_tags: tuple[str, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    build_contexts: Mapping[str, Path] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "build_args", MappingProxyType(dict(self.build_args)))
+        object.__setattr__(self, "labels", MappingProxyType(dict(self.labels)))
+        object.__setattr__(self, "annotations", MappingProxyType(dict(self.annotations)))
+        object.__setattr__(self, "build_contexts", MappingProxyType(dict(self.build_contexts)))
 
     @property
     def dockerfile_path(self) -> Path:
-        return self.dockerfile if self.dockerfile is not None else self.context / "Dockerfile"
+        if self.dockerfile is not None:
+            return self.dockerfile
+        default = self.context / "Dockerfile"
+        if not default.exists() and (self.context / CONTAINERFILE).is_file():
+            return self.context / CONTAINERFILE
+        return default
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """Every tag the output layout gets, ``tag`` first."""
+        return tuple(dict.fromkeys((self.tag, *self.extra_tags)))
 
 
 @dataclass(frozen=True)
@@ -167,12 +189,16 @@ def prepare(spec: BuildSpec, *, config: Config, runner: Runner = run) -> Prepare
     check_secrets(graph, spec.secrets, context=context, path=spec.dockerfile_path)
     if spec.target is not None and graph.stage(spec.target) is None:
         raise UsageError(f"--target {spec.target}: no stage of {spec.dockerfile_path} has that name")
+    for name, directory in spec.build_contexts.items():
+        if not directory.is_dir():
+            raise UsageError(f"--build-context {name}={directory}: not a directory")
+    contexts = set(spec.build_contexts)
     if spec.allow_unpinned:
-        unpinned = tuple(str(u) for u in find_unpinned(graph))
+        unpinned = tuple(str(u) for u in find_unpinned(graph, build_contexts=contexts))
         for line in unpinned:
             logger.warning("not pinned (allowed by --allow-unpinned): %s", line)
     else:
-        check_pinned(graph)
+        check_pinned(graph, build_contexts=contexts)
         unpinned = ()
     return Prepared(
         spec=spec,
@@ -305,8 +331,12 @@ def run_build(
         progress(dataclasses.replace(event, build=variation.label) if variation.label else event)
 
     context, dockerfile = prepared.context, prepared.dockerfile
+    build_contexts = {name: directory.resolve() for name, directory in spec.build_contexts.items()}
     if variation.copy_context:
         context, dockerfile = _copy_context(prepared, workdir / "context")
+        for index, (name, directory) in enumerate(sorted(build_contexts.items())):
+            build_contexts[name] = workdir / f"build-context-{index}"
+            copy_context(directory, build_contexts[name])
     # The engine builds a copy that declares the RUN variables in every stage (see runenv).
     declared = workdir / "Dockerfile.repro"
     declared.write_bytes(declare_args(dockerfile.read_bytes(), variables, filename=str(dockerfile)))
@@ -325,7 +355,9 @@ def run_build(
         auth_file=prepared.auth_file,
         environment=variation.environment,
         umask=variation.umask,
-        annotations={ANNOTATION_EPOCH: str(epoch.value)},
+        annotations={**spec.annotations, ANNOTATION_EPOCH: str(epoch.value)},
+        labels=spec.labels,
+        build_contexts=build_contexts,
         timeout=BUILD_TIMEOUT,
         ca_bundle=prepared.ca_bundle,
         secrets=spec.secrets,
@@ -387,7 +419,8 @@ def build(
     check_engine(prepared, engine)
     with work_directory() as workdir:
         result = run_build(prepared, workdir, backend=engine, progress=progress)
-        publish(result.layout, result.tag, spec.output, spec.tag)
+        for tag in spec.tags:
+            publish(result.layout, result.tag, spec.output, tag)
     if ImageLayout.open(spec.output).find(spec.tag).digest != result.digest:
         raise ImageError(f"{spec.output}: the image tagged {spec.tag} is not the one just built")
     return dataclasses.replace(result, layout=spec.output)

@@ -7,6 +7,7 @@ file (unless ``--allow-unpinned``) and names each ``file:line``.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from repro.dockerfile import ImageUse, StageGraph
@@ -53,15 +54,24 @@ def _unpinned(use: ImageUse, filename: str) -> Unpinned | None:
     return None if ref.is_pinned else Unpinned(filename, use.line, use.kind, use.expanded)
 
 
-def find_unpinned(graph: StageGraph) -> list[Unpinned]:
-    """Every external image of ``graph`` that is not pinned to a digest, in file order."""
+def find_unpinned(graph: StageGraph, *, build_contexts: Collection[str] = ()) -> list[Unpinned]:
+    """Every external image of ``graph`` that is not pinned to a digest, in file order.
+
+    ``build_contexts`` are the names given with ``--build-context NAME=DIR``: a
+    ``COPY --from=NAME`` reads that directory, no image.
+    """
     filename = graph.dockerfile.filename
-    return [u for use in graph.external_images() if (u := _unpinned(use, filename)) is not None]
+    return [
+        u
+        for use in graph.external_images()
+        if not (use.kind != "from" and use.expanded in build_contexts)
+        and (u := _unpinned(use, filename)) is not None
+    ]
 
 
-def check_pinned(graph: StageGraph) -> None:
+def check_pinned(graph: StageGraph, *, build_contexts: Collection[str] = ()) -> None:
     """Raise :class:`UnpinnedImageError` listing each unpinned image, if there is one."""
-    unpinned = find_unpinned(graph)
+    unpinned = find_unpinned(graph, build_contexts=build_contexts)
     if unpinned:
         listing = "\n".join(f"  {u}" for u in unpinned)
         raise UnpinnedImageError(

@@ -104,6 +104,55 @@ def _scrub_arg(args: argparse.Namespace) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+def _pairs(values: list[str] | None, flag: str, what: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in values or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{flag} {item}: expected {what}")
+        pairs[key] = value
+    return pairs
+
+
+def _tags(args: argparse.Namespace) -> tuple[str, ...]:
+    """The tags of ``-t NAME[:TAG]`` (an OCI layout holds tags; the names are checked)."""
+    from repro.reference import parse_reference
+
+    tags: dict[str, tuple[str, str]] = {}  # tag -> (repository, the -t that gave it)
+    for text in args.tag or ():
+        ref = parse_reference(text)
+        if ref.digest is not None:
+            raise UsageError(f"-t {text}: name a tag, not a digest")
+        tag = ref.tag or "latest"
+        if tag in tags and tags[tag][0] != ref.name:
+            raise UsageError(
+                f"-t {text}: the layout already gets tag {tag} from -t {tags[tag][1]}",
+                hint="an OCI layout holds one image per tag: give each -t its own tag",
+            )
+        tags.setdefault(tag, (ref.name, text))
+    return tuple(tags)
+
+
+def _dockerfile_arg(args: argparse.Namespace) -> Path | None:
+    """``-f FILE``; ``-f -`` reads the Dockerfile from stdin into a private file."""
+    if args.file is None:
+        return None
+    if args.file != "-":
+        return Path(args.file)
+    import atexit
+    import shutil
+    import tempfile
+
+    data = sys.stdin.buffer.read()
+    if not data.strip():
+        raise UsageError("-f -: no Dockerfile on stdin")
+    directory = Path(tempfile.mkdtemp(prefix="repro-stdin-"))
+    atexit.register(shutil.rmtree, directory, True)
+    path = directory / "Dockerfile"
+    path.write_bytes(data)
+    return path
+
+
 def _build_spec(args: argparse.Namespace, *, output_required: bool) -> BuildSpec:
     from repro.build import BuildSpec
     from repro.images.location import parse_layout_location
@@ -114,11 +163,16 @@ def _build_spec(args: argparse.Namespace, *, output_required: bool) -> BuildSpec
         output, tag = location.directory, location.tag
     elif output_required:
         raise UsageError("repro build needs an output: -o oci:DIR[:TAG]")
+    tags = _tags(args)
+    if tags and output is None:
+        raise UsageError("-t tags the image in the -o layout: give -o oci:DIR too")
+    primary = tag or (tags[0] if tags else "latest")
     return BuildSpec(
         context=Path(args.context),
         output=output,
-        tag=tag or "latest",
-        dockerfile=args.file,
+        tag=primary,
+        extra_tags=tuple(t for t in tags if t != primary),
+        dockerfile=_dockerfile_arg(args),
         target=args.target,
         build_args=_build_args(args),
         platform=args.platform,
@@ -126,6 +180,12 @@ def _build_spec(args: argparse.Namespace, *, output_required: bool) -> BuildSpec
         allow_unpinned=args.allow_unpinned,
         ca_bundle=args.ca_bundle,
         secrets=_secrets(args),
+        labels=_pairs(args.label, "--label", "KEY=VALUE"),
+        annotations=_pairs(args.annotation, "--annotation", "KEY=VALUE"),
+        build_contexts={
+            name: Path(directory)
+            for name, directory in _pairs(args.build_context, "--build-context", "NAME=DIR").items()
+        },
     )
 
 
@@ -258,7 +318,17 @@ def _add_build_options(command: argparse.ArgumentParser, *, output_required: boo
 
     command.add_argument("context", metavar="CONTEXT", help="the build context directory")
     command.add_argument(
-        "-f", "--file", type=Path, metavar="FILE", help="the Dockerfile (default: CONTEXT/Dockerfile)"
+        "-f",
+        "--file",
+        metavar="FILE",
+        help="the Dockerfile; - reads it from stdin (default: CONTEXT/Dockerfile, else CONTEXT/Containerfile)",
+    )
+    command.add_argument(
+        "-t",
+        "--tag",
+        action="append",
+        metavar="NAME[:TAG]",
+        help="also tag the image TAG in the -o layout (repeatable)",
     )
     command.add_argument("--target", metavar="STAGE", help="build this stage (default: the last)")
     command.add_argument(
@@ -272,8 +342,29 @@ def _add_build_options(command: argparse.ArgumentParser, *, output_required: boo
         help="a secret for RUN --mount=type=secret,id=ID; in no layer (repeatable)",
     )
     command.add_argument(
+        "--label", action="append", metavar="KEY=VALUE", help="a label in the image config (repeatable)"
+    )
+    command.add_argument(
+        "--annotation",
+        action="append",
+        metavar="KEY=VALUE",
+        help="an annotation on the image manifest (repeatable)",
+    )
+    command.add_argument(
+        "--build-context",
+        action="append",
+        metavar="NAME=DIR",
+        help="another context directory, for COPY --from=NAME and RUN --mount=from=NAME (repeatable)",
+    )
+    command.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="accepted for docker buildx habits: repro never uses a build cache",
+    )
+    command.add_argument(
         "-o",
         "--output",
+        required=output_required,
         metavar="oci:DIR[:TAG]",
         help="write the image to this OCI layout (TAG default: latest)"
         + ("" if output_required else "; only when reproducible"),

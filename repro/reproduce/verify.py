@@ -191,7 +191,8 @@ def verify(
         if reproducible:
             note(f"reproducible {first.digest}")
             if spec.output is not None:
-                publish(first.layout, first.tag, spec.output, spec.tag)
+                for tag in spec.tags:
+                    publish(first.layout, first.tag, spec.output, tag)
                 output = spec.output
                 first = dataclasses.replace(first, layout=spec.output)
         else:

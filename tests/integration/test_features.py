@@ -304,3 +304,53 @@ def test_a_released_image_its_attestations_and_report_hold_no_secret(
     assert any(b"https://slsa.dev/provenance/v1" in blob for blob in blobs)  # the provenance was searched
     for index, blob in enumerate(blobs):
         assert_secret_absent(f"blob {index} of the release", blob)
+
+
+def test_buildx_habits_tags_stdin_containerfile_labels_annotations_build_contexts(
+    images: BaseImages, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text(
+        f"FROM {images.busybox.pinned}\n"
+        "COPY --from=vendored lib/ /opt/lib/\n"
+        "RUN --mount=type=bind,from=vendored,source=version,target=/v cp /v /opt/version\n"
+    )
+    vendored = tmp_path / "vendored"
+    (vendored / "lib").mkdir(parents=True)
+    (vendored / "lib" / "libx.so").write_text("a library\n")
+    (vendored / "lib" / "notes.tmp").write_text("ignored\n")
+    (vendored / "version").write_text("1.2.3\n")
+    (vendored / ".dockerignore").write_text("**/*.tmp\n")
+    out = tmp_path / "out"
+    args = [
+        "verify", str(ctx), "-o", f"oci:{out}", "-t", "app:1.0", "-t", "app:latest", "--no-cache",
+        "--label", "org.opencontainers.image.title=app", "--annotation", "com.example.release=yes",
+        "--build-context", f"vendored={vendored}", "--json",
+    ]  # fmt: skip
+    code = main(args)
+    captured = capsys.readouterr()
+    assert code == EXIT_OK, captured.err
+    assert json.loads(captured.out)["reproducible"] is True  # each build read copies of both contexts
+    layout = ImageLayout.open(out)
+    assert sorted(layout.tags()) == ["1.0", "latest"]
+    image = layout.image("1.0")
+    assert layout.find("latest").digest == image.digest
+    assert image.config["config"]["Labels"]["org.opencontainers.image.title"] == "app"
+    assert image.manifest.annotations["com.example.release"] == "yes"
+    files: dict[str, bytes] = {}
+    for layer in image.layers:
+        files.update(layer_files(out, layer.digest))
+    assert files["opt/lib/libx.so"] == b"a library\n"
+    assert "opt/lib/notes.tmp" not in files  # the build context's own .dockerignore
+    assert files["opt/version"] == b"1.2.3\n"
+
+    # -f - reads the Dockerfile from stdin; the context needs no Dockerfile then
+    monkeypatch.setattr(
+        "sys.stdin",
+        io.TextIOWrapper(io.BytesIO(f"FROM {images.busybox.pinned}\nLABEL from=stdin\n".encode())),
+    )
+    assert main(["build", str(vendored), "-f", "-", "-o", f"oci:{tmp_path / 'stdin'}:s"]) == EXIT_OK
+    capsys.readouterr()
+    labels = ImageLayout.open(tmp_path / "stdin").image("s").config["config"]["Labels"]
+    assert labels == {"from": "stdin"}
