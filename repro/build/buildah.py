@@ -162,6 +162,7 @@ class BuildahBackend:
             stopsignal=True,
             onbuild=True,
             copy_chmod=True,
+            build_contexts=True,
         )
 
     @staticmethod

@@ -57,6 +57,7 @@ class Capabilities:
     run_network: bool = False
     run_security: bool = False
     multi_platform: bool = False
+    build_contexts: bool = False  # --build-context NAME=DIR
 
     def supported(self) -> tuple[str, ...]:
         """The names of the features this engine honours."""
@@ -124,6 +125,11 @@ FEATURES: dict[str, Feature] = {
         Feature("run_network", "RUN --network", "remove --network; the step runs with the engine's network"),
         Feature(
             "run_security", "RUN --security", "remove --security=insecure; privileged steps are not built"
+        ),
+        Feature(
+            "build_contexts",
+            "--build-context",
+            "copy the directory into the build context and COPY it from there",
         ),
         Feature(
             "multi_platform",

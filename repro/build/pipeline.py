@@ -35,7 +35,7 @@ from repro.build.backend import (
     ProgressCallback,
     RegistrySettings,
 )
-from repro.build.capabilities import check_capabilities
+from repro.build.capabilities import FEATURES, UnsupportedFeatureError, check_capabilities
 from repro.build.dockerignore import IGNORE_FILES, copy_context
 from repro.build.epoch import Epoch, source_date_epoch
 from repro.build.preflight import check_pinned, find_unpinned
@@ -219,7 +219,12 @@ def check_engine(prepared: Prepared, backend: Backend) -> None:
     Raises :class:`~repro.build.capabilities.UnsupportedFeatureError` naming each
     ``file:line``, and :class:`~repro.errors.BuildError` when the engine is not usable.
     """
-    check_capabilities(prepared.graph, backend.capabilities(), path=prepared.spec.dockerfile_path)
+    capabilities = backend.capabilities()
+    if prepared.spec.build_contexts and not capabilities.build_contexts:
+        raise UnsupportedFeatureError(
+            f"--build-context is not supported by {capabilities.engine} ({FEATURES['build_contexts'].advice})"
+        )
+    check_capabilities(prepared.graph, capabilities, path=prepared.spec.dockerfile_path)
 
 
 @contextmanager

@@ -77,7 +77,9 @@ class FakeBackend:
         return "0.0"
 
     def capabilities(self) -> Capabilities:
-        return Capabilities(engine=f"{self.name} {self.version()}", secrets=True, stopsignal=True)
+        return Capabilities(
+            engine=f"{self.name} {self.version()}", secrets=True, stopsignal=True, build_contexts=True
+        )
 
     def build(self, request: BuildRequest, *, progress: ProgressCallback | None = None) -> EngineOutput:
         self.requests.append(request)

@@ -12,6 +12,7 @@ import pytest
 from repro.build import pipeline
 from repro.build.backend import BuildRequest, EngineOutput, ProgressCallback
 from repro.cli import main
+from repro.config import Config
 from repro.errors import EXIT_OK, EXIT_USAGE
 from repro.oci.layout import ImageLayout
 from repro.reproduce import verify
@@ -145,3 +146,22 @@ def test_output_is_required_and_the_usage_line_says_so(capsys: pytest.CaptureFix
     usage = capsys.readouterr().out.split("\n\n", 1)[0]
     assert " -o oci:DIR[:TAG] " in usage.replace("\n", " ")
     assert "[-o" not in usage
+
+
+def test_an_engine_without_build_contexts_refuses_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from repro.build import BuildSpec, build
+    from repro.build.capabilities import Capabilities, UnsupportedFeatureError
+
+    class NoContexts(FakeBackend):
+        def capabilities(self) -> Capabilities:
+            return Capabilities(engine="plain 1")
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")
+    ctx = make(tmp_path)
+    backend = NoContexts()
+    spec = BuildSpec(ctx, output=tmp_path / "out", build_contexts={"x": tmp_path})
+    with pytest.raises(UnsupportedFeatureError, match="--build-context is not supported by plain 1"):
+        build(spec, config=Config(), backend=backend)
+    assert backend.requests == []

@@ -168,6 +168,7 @@ def test_buildah_declares_what_was_measured() -> None:
         "healthcheck",
         "shell",
         "onbuild",
+        "build_contexts",
     }
 
 
