@@ -123,10 +123,14 @@ def test_wrong_digest_header_pins_nothing(
     original = f"FROM {proxy.host}/busybox:latest\nRUN true\n"
     dockerfile.write_text(original)
     proxy.add(WrongDigest(), path=MANIFESTS + "latest$")
-    with pytest.raises(DigestMismatchError):
-        pin_paths([tmp_path], client=client)
+    report = pin_paths([tmp_path], client=client)
+    assert report.exit_code != 0
+    assert any("digest" in str(failure).lower() for failure in report.failures), report.failures
     assert dockerfile.read_text() == original
     assert not (tmp_path / "repro.lock").exists()
+    with pytest.raises(DigestMismatchError):
+        pin_paths([tmp_path], client=client, fail_fast=True)
+    assert dockerfile.read_text() == original
 
 
 @pytest.mark.parametrize(
