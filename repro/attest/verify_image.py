@@ -16,6 +16,10 @@ Sigstore bundle referrer:
 Attestations that fail are reported, not trusted. The image verifies when every
 ``require``-d predicate (or, without ``require``, at least one) has a verified attestation;
 otherwise the most telling failure is raised, each with its own exit code.
+
+One module, though long: trust policies, the attestation source and the per-bundle checks
+are read together when auditing what "verified" means; keeping them in one file keeps
+that audit in one place.
 """
 
 from __future__ import annotations

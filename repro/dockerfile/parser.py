@@ -16,6 +16,9 @@ were.
 
 Line splitting, continuations, comments inside continuations, parser directives, JSON
 (exec) form and heredocs follow BuildKit's ``frontend/dockerfile/parser`` package.
+
+One module, though long: the tokenizer and the instruction grammar share byte spans and
+escape-character state at every step; split apart, each half would be unreadable alone.
 """
 
 from __future__ import annotations

@@ -43,6 +43,10 @@ multi-volume entries, headers readers disagree about (two PAX headers in a row, 
 name and a PAX path together, a global header that sets file fields), and the limits of
 :class:`Limits`. Symbolic links are data: their targets are kept verbatim, since nothing
 here ever extracts a layer.
+
+One module, though long: the parser's checks and the writer's canonical form are two
+halves of one definition (what the writer emits is exactly what the parser accepts), so
+they are read and changed together.
 """
 
 from __future__ import annotations

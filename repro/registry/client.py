@@ -8,6 +8,10 @@ Everything fetched is verified against its digest before it is returned or renam
 place; manifests are capped at 4 MiB. Reads go through the configured mirrors first
 (:mod:`repro.registry.mirrors`); pushes and referrers go to the named registry only.
 Requests to one registry are limited to its ``max_concurrency``.
+
+One module, though long: resolve, pull, push and referrers share the per-registry slots,
+the mirror fallback, the digest checks and the error mapping, and each is a method of the
+one client a caller holds; the transport and auth are already modules of their own.
 """
 
 from __future__ import annotations

@@ -13,6 +13,9 @@ The pure pieces (:func:`api_host`, :func:`registry_url`, :func:`redact_url`,
     'registry-1.docker.io'
     >>> RetryPolicy().delay(1, status=404, retry_after=None, elapsed=0.0) is None
     True
+
+One module, though a little long: sessions, retries and redirects decide together whether
+a request may be sent again and to whom; split apart, that decision would be spread out.
 """
 
 from __future__ import annotations

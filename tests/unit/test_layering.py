@@ -132,3 +132,19 @@ def test_the_check_sees_a_violation(tmp_path: Path) -> None:
     found = [(imported, line) for imported, line in imports(module)]
     assert found == [("repro.release", 2)]
     assert rank("repro.release") < rank(module_name(module, tmp_path))
+
+
+#: A module longer than this says at the top of its docstring why it is one module.
+MAX_LINES = 700
+
+
+def test_a_long_module_says_why_it_is_one() -> None:
+    problems = []
+    for path in sources("repro"):
+        text = path.read_text()
+        if text.count("\n") <= MAX_LINES:
+            continue
+        docstring = ast.get_docstring(ast.parse(text)) or ""
+        if "One module, though" not in docstring:
+            problems.append(f"{path}: {text.count(chr(10))} lines and no 'One module, though …' reason")
+    assert not problems, "\n".join(problems)
