@@ -23,6 +23,14 @@ Per-registry settings are tables keyed by registry host::
     [registries."registry.example.com"]
     ca_file = "certs/ca.pem"
 
+The build engine (``buildah`` unless set; ``--engine`` and ``REPRO_ENGINE`` win) and
+settings of each engine::
+
+    engine = "docker"
+
+    [engines.docker]
+    host = "ssh://builder@build-1.example.com"
+
 In ``repro.toml`` the keys sit at the top level; in ``pyproject.toml`` under
 ``[tool.repro]`` (so ``[tool.repro.registries."docker.io"]``). A ``repro.toml`` that
 holds the ``[tool.repro…]`` tables pasted from a ``pyproject.toml`` is read the same way.
@@ -116,6 +124,10 @@ class Config:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     #: A CA bundle mounted into every RUN step of a build (``--ca-bundle``).
     ca_bundle: Path | None = None
+    #: The build engine's name (None: the default, buildah); checked by repro.build.engines.
+    engine: str | None = None
+    #: ``[engines.NAME]`` tables: settings each engine validates itself.
+    engine_options: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def registry(self, host: str) -> RegistryConfig:
         """The settings for ``host``, or the defaults when it has none."""
@@ -123,7 +135,7 @@ class Config:
 
 
 _REGISTRY_KEYS = {"mirrors", "insecure", "ca_file", "max_concurrency"}
-_TOP_KEYS = {"registries", "timeout", "lockfile", "policy", "ca_bundle"}
+_TOP_KEYS = {"registries", "timeout", "lockfile", "policy", "ca_bundle", "engine", "engines"}
 _POLICY_KEYS = {"disable", "severity", "allowed_registries", "size_budget_mb", "exceptions", "policy_dirs"}
 _EXCEPTION_KEYS = {"rule", "path", "image", "reason", "expires"}
 _SEVERITIES = ("error", "warning", "note")
@@ -319,9 +331,27 @@ def from_mapping(data: Mapping[str, object], *, base_dir: Path, where: str) -> C
     ca_bundle = None
     if "ca_bundle" in data:
         ca_bundle = base_dir / _expect(data["ca_bundle"], str, f"{where}: ca_bundle")
+    engine = _expect(data["engine"], str, f"{where}: engine") if "engine" in data else None
     return Config(
-        registries=registries, timeout=timeout, lockfile=lockfile, policy=policy, ca_bundle=ca_bundle
+        registries=registries,
+        timeout=timeout,
+        lockfile=lockfile,
+        policy=policy,
+        ca_bundle=ca_bundle,
+        engine=engine,
+        engine_options=_engines_from_table(data.get("engines", {}), where),
     )
+
+
+def _engines_from_table(raw: object, where: str) -> dict[str, dict[str, str]]:
+    """``[engines.NAME]`` tables of string settings (each engine checks its own keys)."""
+    tables: dict[str, object] = _expect(raw, dict, f"{where}: engines")
+    options: dict[str, dict[str, str]] = {}
+    for name, table in tables.items():
+        here = f"{where}: engines.{name}"
+        settings: dict[str, object] = _expect(table, dict, here)
+        options[name] = {key: _expect(value, str, f"{here}.{key}") for key, value in settings.items()}
+    return options
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -393,10 +423,13 @@ def _apply_env(config: Config, environ: Mapping[str, str]) -> Config:
     - ``REPRO_REGISTRY_MIRRORS=host=mirror[;mirror…][,host=…]``
     - ``REPRO_MAX_CONCURRENCY=N`` (every registry)
     - ``REPRO_LOCKFILE=PATH``
+    - ``REPRO_ENGINE=NAME``
     """
     registries = dict(config.registries)
     if raw := environ.get("REPRO_LOCKFILE"):
         config = dataclasses.replace(config, lockfile=Path(raw))
+    if raw := environ.get("REPRO_ENGINE"):
+        config = dataclasses.replace(config, engine=raw.strip())
     if raw := environ.get("REPRO_TIMEOUT"):
         try:
             timeout = _seconds(float(raw), "REPRO_TIMEOUT")

@@ -138,11 +138,11 @@ def _buildah_check(ctx: _Context) -> DoctorCheck:
     fix = "apt-get install buildah (Debian/Ubuntu), dnf install buildah (Fedora)"
     if ctx.which("buildah") is None:
         return DoctorCheck("buildah", "build, verify, release", MISSING, "not found on PATH", fix, True)
-    from repro.build.buildah import BuildahBackend
+    from repro.build.buildah import BuildahEngine
 
-    backend = BuildahBackend(runner=ctx.runner)
+    engine = BuildahEngine(runner=ctx.runner)
     try:
-        capabilities = backend.capabilities()
+        capabilities = engine.capabilities()
     except Error as exc:
         return DoctorCheck("buildah", "build, verify, release", MISSING, f"cannot be run: {exc}", fix, True)
     supported = ", ".join(name.replace("_", "-") for name in capabilities.supported()) or "none"

@@ -1,6 +1,6 @@
 """The fakes unit tests share: one process runner that plays an external program.
 
-Engines are faked in :mod:`tests.unit.build.fakes` (``FakeBackend`` writes a real image
+Engines are faked in :mod:`tests.unit.build.fakes` (``FakeEngine`` writes a real image
 and runs nothing). Nothing here stands in for a registry, buildah or another program in
 an integration test: those run for real.
 """

@@ -45,7 +45,7 @@ from repro.errors import Error
 from repro.process import Runner, run
 
 if TYPE_CHECKING:
-    from repro.build.backend import BuildResult
+    from repro.build.engine import BuildResult
     from repro.digest import Digest
 
 logger = logging.getLogger(__name__)
@@ -231,7 +231,7 @@ def release_statements(build: ReleaseBuild, sbom: bytes) -> list[Statement]:
             source_date_epoch=first.source_date_epoch,
             build_digests=(first.digest, second.digest),
             scrubbed=first.scrubbed,
-            engine_version=first.engine_version,
+            engines={**first.engine.versions(), **second.engine.versions()},
         ),
     )
     variations = {

@@ -295,7 +295,9 @@ class ProvenanceInputs:
     build_digests: tuple[Digest, ...] = ()
     scrubbed: tuple[str, ...] = ()
     builder_id: str | None = None
-    engine_version: str | None = None
+    #: The engine(s) that built it, each part's version by name, as the engines reported
+    #: them (``{"buildah": "1.28.2"}``; ``{"docker": "20.10.24", "buildkit": "v0.8.2"}``).
+    engines: Mapping[str, str] = field(default_factory=dict)
     invocation_id: str | None = None
 
 
@@ -330,8 +332,7 @@ def slsa_provenance(
     if internal:
         build_definition["internalParameters"] = internal
     version = {"repro": __version__}
-    if inputs.engine_version:
-        version["buildah"] = inputs.engine_version
+    version.update(inputs.engines)
     metadata: dict[str, Any] = {
         "startedOn": rfc3339(inputs.started_on),
         "finishedOn": rfc3339(inputs.finished_on),

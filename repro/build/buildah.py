@@ -1,6 +1,6 @@
-"""The buildah backend: one ``buildah build`` per request, in storage of its own.
+"""The buildah engine: one ``buildah build`` per request, in storage of its own.
 
-Every build gets a private storage root (``--root``/``--runroot`` under the request's
+Every build gets a private storage root (``--root``/``--runroot`` under the run's
 ``workdir``, with the ``vfs`` driver: overlay adds entries such as ``run/`` to layers) and
 generated configuration, so no two builds share state or cache and none reads the
 machine's ``/etc/containers``: ``storage.conf``, ``containers.conf`` (``CONTAINERS_CONF``),
@@ -28,18 +28,20 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from repro.build.backend import (
+from repro.build.capabilities import Capabilities
+from repro.build.dockerconfig import docker_extensions, rewrite_image_config, with_docker_extensions
+from repro.build.engine import (
     BuildEvent,
     BuildRequest,
+    EngineIdentity,
     EngineOutput,
     ProgressCallback,
     RegistrySettings,
-    parse_step,
+    RunOptions,
 )
-from repro.build.capabilities import Capabilities
-from repro.build.dockerconfig import docker_extensions, rewrite_image_config, with_docker_extensions
-from repro.errors import BuildError, ProcessError
+from repro.errors import BuildError, ConfigError, ProcessError
 from repro.layers.leftovers import CA_BUNDLE_MOUNT
+from repro.layers.noise import EngineNoise
 from repro.process import Runner, StreamRunner, run, run_streaming
 
 logger = logging.getLogger(__name__)
@@ -54,6 +56,29 @@ _INTERMEDIATE_COMMENT_RE = re.compile(r"FROM [0-9a-f]{12,64}")
 #: Accept any image: repro checks every FROM is pinned by digest before building, and
 #: the machine's /etc/containers/policy.json is not this build's business.
 SIGNATURE_POLICY = '{"default": [{"type": "insecureAcceptAnything"}]}\n'
+#: The label buildah writes about itself (also inherited from buildah-built bases).
+IDENTITY_LABEL = "io.buildah.version"
+
+# buildah prints "STEP 2/5: COPY a /a", prefixed with "[1/2] " in a multi-stage build.
+_STEP_RE = re.compile(r"^(?:\[(\d+)/(\d+)\] )?STEP (\d+)/(\d+): (.*)$")
+
+
+def parse_step(line: str, elapsed: float) -> BuildEvent | None:
+    """The step event a buildah ``STEP n/m: …`` line announces, else None."""
+    match = _STEP_RE.match(line)
+    if match is None:
+        return None
+    stage, stages, step, steps, instruction = match.groups()
+    return BuildEvent(
+        kind="step",
+        text=line,
+        elapsed=elapsed,
+        stage=int(stage or 1),
+        stages=int(stages or 1),
+        step=int(step),
+        steps=int(steps),
+        instruction=instruction,
+    )
 
 
 def _toml_string(value: str) -> str:
@@ -115,8 +140,8 @@ def _without_intermediate_ids(config: dict[str, Any]) -> dict[str, Any]:
     return {**config, "history": cleaned}
 
 
-class BuildahBackend:
-    """Builds with ``buildah build`` (tested with 1.28).
+class BuildahEngine:
+    """Builds with ``buildah build`` (tested with 1.28) as a local process.
 
     ``runner`` runs short commands (``buildah --version``); ``stream`` runs the build and
     feeds its output lines back for progress. Tests substitute both.
@@ -129,7 +154,24 @@ class BuildahBackend:
         self._stream = stream
         self._version: str | None = None
 
+    @classmethod
+    def from_options(cls, options: Mapping[str, str]) -> BuildahEngine:
+        """The engine for ``[tool.repro.engines.buildah]`` settings (it has none yet)."""
+        if options:
+            raise ConfigError(f"engines.buildah: unknown setting(s) {', '.join(sorted(options))}")
+        return cls()
+
+    def identity(self) -> EngineIdentity:
+        return EngineIdentity(PROGRAM, self.version())
+
+    def noise(self) -> EngineNoise:
+        return EngineNoise(labels=frozenset({IDENTITY_LABEL}))
+
+    def varies(self) -> frozenset[str]:
+        return frozenset({"environment", "umask"})
+
     def version(self) -> str:
+        """buildah's version (``1.28.2``); raises BuildError when buildah cannot run."""
         if self._version is None:
             try:
                 completed = self._runner([PROGRAM, "--version"], timeout=60)
@@ -152,7 +194,7 @@ class BuildahBackend:
         # ONBUILD, so repro builds in the Docker format and carries those fields into the
         # OCI config (see build()). (S604: "shell" is the SHELL instruction, not a subprocess.)
         return Capabilities(  # noqa: S604
-            engine=f"{PROGRAM} {self.version()}",
+            engine=str(self.identity()),
             secrets=True,
             cache_mounts=True,
             bind_mounts=True,
@@ -166,8 +208,7 @@ class BuildahBackend:
         )
 
     @staticmethod
-    def _storage_argv(request: BuildRequest) -> list[str]:
-        work = request.workdir
+    def _storage_argv(work: Path) -> list[str]:
         return [
             PROGRAM,
             "--root",
@@ -185,9 +226,8 @@ class BuildahBackend:
         ]
 
     @staticmethod
-    def _write_configuration(request: BuildRequest) -> dict[str, str]:
+    def _write_configuration(request: BuildRequest, work: Path) -> dict[str, str]:
         """The generated configuration files; returns the environment that points at them."""
-        work = request.workdir
         root, runroot, tmp, home = work / "storage", work / "run", work / "tmp", work / "home"
         user_config = home / ".config" / "containers"
         for directory in (root, runroot, tmp, work / "registries.conf.d", work / "certs", user_config):
@@ -206,13 +246,13 @@ class BuildahBackend:
             "TMPDIR": str(tmp),
         }
 
-    def _export(self, request: BuildRequest, env: Mapping[str, str]) -> None:
+    def _export(self, request: BuildRequest, options: RunOptions, env: Mapping[str, str]) -> None:
         """Copy the built image from the private storage to ``request.output`` as OCI, with
         the Docker-only config fields (HEALTHCHECK, ONBUILD, SHELL) the conversion drops."""
-        storage = self._storage_argv(request)
+        storage = self._storage_argv(options.workdir)
         # Writing to a local layout needs no credentials; an empty auth file keeps buildah
         # from reading (or failing on) the user's Docker configuration.
-        no_auth = request.workdir / "export-auth.json"
+        no_auth = options.workdir / "export-auth.json"
         no_auth.write_text("{}")
         try:
             inspected = self._runner(
@@ -224,7 +264,7 @@ class BuildahBackend:
                     "push",
                     "--quiet",
                     "--signature-policy",
-                    str(request.workdir / "policy.json"),
+                    str(options.workdir / "policy.json"),
                     "--authfile",
                     str(no_auth),
                     _STORED_IMAGE,
@@ -249,13 +289,18 @@ class BuildahBackend:
         # The Docker format has no manifest annotations: they are added to the OCI manifest here.
         rewrite_image_config(request.output, request.tag, finish, annotations=request.annotations)
 
-    def command(self, request: BuildRequest) -> tuple[list[str], dict[str, str]]:
+    def command(self, request: BuildRequest, options: RunOptions) -> tuple[list[str], dict[str, str]]:
         """The argv and the extra environment that build ``request`` (files are written too)."""
-        work = request.workdir
-        env = {**self._write_configuration(request), **request.environment}
+        if len(request.platforms) > 1:
+            raise BuildError(
+                f"{PROGRAM} builds one platform per run, got {', '.join(request.platforms)}",
+                hint="build each platform on its own",
+            )
+        work = options.workdir
+        env = {**self._write_configuration(request, work), **options.environment}
         epoch = str(request.source_date_epoch)
         argv = [
-            *self._storage_argv(request),
+            *self._storage_argv(work),
             "build",
             # The Docker format keeps HEALTHCHECK, SHELL and ONBUILD (and makes RUN use SHELL);
             # build() carries them into the OCI image.
@@ -305,14 +350,16 @@ class BuildahBackend:
             str(request.dockerfile),
             str(request.context),
         ]
-        if request.umask is not None:
+        if options.umask is not None:
             # The process runner has no umask parameter; a shell sets it and execs buildah.
-            argv = ["sh", "-c", f'umask {request.umask:04o} && exec "$@"', "sh", *argv]
+            argv = ["sh", "-c", f'umask {options.umask:04o} && exec "$@"', "sh", *argv]
         return argv, env
 
-    def build(self, request: BuildRequest, *, progress: ProgressCallback | None = None) -> EngineOutput:
-        version = self.version()
-        argv, extra_env = self.command(request)
+    def build(
+        self, request: BuildRequest, options: RunOptions, *, progress: ProgressCallback | None = None
+    ) -> EngineOutput:
+        identity = self.identity()
+        argv, extra_env = self.command(request, options)
         env: Mapping[str, str] = {**os.environ, **extra_env}
         start = time.monotonic()
         steps = 0
@@ -340,12 +387,11 @@ class BuildahBackend:
                 completed.stdout.decode("utf-8", "replace").rstrip().splitlines()[-_OUTPUT_TAIL_LINES:]
             )
             raise BuildError(f"{PROGRAM} build failed with exit code {completed.returncode}:\n{tail}")
-        self._export(request, env)
+        self._export(request, options, env)
         return EngineOutput(
             layout=request.output,
             tag=request.tag,
-            engine=PROGRAM,
-            engine_version=version,
+            engine=identity,
             duration=time.monotonic() - start,
             command=tuple(argv),
             steps=steps,

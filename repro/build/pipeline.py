@@ -1,4 +1,4 @@
-"""``repro build``: check pins, pick SOURCE_DATE_EPOCH, run the engine, normalise the result.
+"""``repro build``: check pins, pick SOURCE_DATE_EPOCH, run an engine, normalise the result.
 
     >>> spec = BuildSpec(context=Path("app"), output=Path("out"))   # doctest: +SKIP
     >>> result = build(spec, config=load_config(Path("app")))       # doctest: +SKIP
@@ -6,8 +6,9 @@
     (Digest('sha256:…'), 'oci:out:latest')
 
 :func:`prepare` does the part that needs no engine (parse, pin check, epoch, registry
-settings); :func:`run_build` does one build in a private work directory. ``repro verify``
-(:mod:`repro.reproduce.verify`) calls both, twice.
+settings); :func:`run_build` does one build with one engine in a private work directory.
+``repro verify`` (:mod:`repro.reproduce.verify`) calls both, twice. The engine is chosen
+by :mod:`repro.build.engines` (``--engine``, ``REPRO_ENGINE``, ``[tool.repro] engine``).
 """
 
 from __future__ import annotations
@@ -25,18 +26,19 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from repro.build.backend import (
-    Backend,
+from repro.build.capabilities import FEATURES, UnsupportedFeatureError, check_capabilities
+from repro.build.dockerignore import IGNORE_FILES, copy_context
+from repro.build.engine import (
     BuildEvent,
     BuildRequest,
     BuildResult,
     BuildSecret,
+    Engine,
     EngineOutput,
     ProgressCallback,
     RegistrySettings,
+    RunOptions,
 )
-from repro.build.capabilities import FEATURES, UnsupportedFeatureError, check_capabilities
-from repro.build.dockerignore import IGNORE_FILES, copy_context
 from repro.build.epoch import Epoch, source_date_epoch
 from repro.build.preflight import check_pinned, find_unpinned
 from repro.build.runenv import declare_args, run_variables
@@ -45,6 +47,7 @@ from repro.config import Config
 from repro.digest import Digest
 from repro.dockerfile import StageGraph, build_stage_graph, parse
 from repro.errors import ImageError, ReferenceFormatError, UsageError
+from repro.layers.noise import NO_NOISE, EngineNoise
 from repro.layers.scrub import resolve_profiles
 from repro.oci.layout import ImageLayout
 from repro.process import Runner, run
@@ -70,7 +73,9 @@ class BuildSpec:
     that exists); ``output`` is the OCI layout directory to write (tagged ``tag`` and each
     of ``extra_tags``), or None to keep nothing (verify without -o). ``labels`` go into the
     image config, ``annotations`` onto its manifest; ``build_contexts`` name further
-    directories (``COPY --from=NAME``, ``RUN --mount=from=NAME``).
+    directories (``COPY --from=NAME``, ``RUN --mount=from=NAME``). ``engines`` names the
+    engine(s) to build with (``--engine``; two for a cross-engine ``repro verify``); empty
+    means the configured one (:mod:`repro.build.engines`).
     """
 
     context: Path
@@ -85,6 +90,7 @@ class BuildSpec:
     #: A CA bundle every RUN step may use for TLS (mounted, never in a layer); None: the
     #: configuration's ``ca_bundle``, if any.
     ca_bundle: Path | None = None
+    engines: tuple[str, ...] = ()
     secrets: tuple[BuildSecret, ...] = ()
     extra_tags: tuple[str, ...] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -213,13 +219,13 @@ def prepare(spec: BuildSpec, *, config: Config, runner: Runner = run) -> Prepare
     )
 
 
-def check_engine(prepared: Prepared, backend: Backend) -> None:
-    """Refuse, before any build, every Dockerfile feature ``backend`` cannot honour.
+def check_engine(prepared: Prepared, engine: Engine) -> None:
+    """Refuse, before any build, every Dockerfile feature ``engine`` cannot honour.
 
     Raises :class:`~repro.build.capabilities.UnsupportedFeatureError` naming each
     ``file:line``, and :class:`~repro.errors.BuildError` when the engine is not usable.
     """
-    capabilities = backend.capabilities()
+    capabilities = engine.capabilities()
     if prepared.spec.build_contexts and not capabilities.build_contexts:
         raise UnsupportedFeatureError(
             f"--build-context is not supported by {capabilities.engine} ({FEATURES['build_contexts'].advice})"
@@ -268,15 +274,17 @@ def normalize(
     epoch: int,
     scrub: tuple[str, ...],
     variables: Mapping[str, str] | None = None,
+    noise: EngineNoise = NO_NOISE,
 ) -> Normalized:
     """Normalise the engine's layout ``src`` into a new layout ``dest`` tagged ``tag``.
 
-    ``variables`` are those the build gave RUN steps (:mod:`repro.build.runenv`).
+    ``variables`` are those the build gave RUN steps (:mod:`repro.build.runenv`); ``noise``
+    is what engines write about themselves.
     """
     from repro.layers.normalize import normalize_layout
 
     result = normalize_layout(
-        src, dest, tag=tag, source_date_epoch=epoch, scrub=scrub, run_variables=variables
+        src, dest, tag=tag, source_date_epoch=epoch, scrub=scrub, run_variables=variables, noise=noise
     )
     paths = tuple(sorted({scrubbed.path for scrubbed in result.scrubbed}))
     return Normalized(digest=result.manifest_digest, scrubbed=paths, info=result.to_json())
@@ -310,11 +318,11 @@ def run_build(
     prepared: Prepared,
     workdir: Path,
     *,
-    backend: Backend,
+    engine: Engine,
     variation: Variation | None = None,
     progress: ProgressCallback | None = None,
 ) -> BuildResult:
-    """One engine build of ``prepared`` in ``workdir``, normalised into ``workdir/image``.
+    """One ``engine`` build of ``prepared`` in ``workdir``, normalised into ``workdir/image``.
 
     The result's layout is ``workdir/image``; :func:`publish` copies it elsewhere.
     """
@@ -352,40 +360,42 @@ def run_build(
         output=raw,
         tag=spec.tag,
         source_date_epoch=epoch.value,
-        workdir=workdir / "engine",
         target=spec.target,
         build_args={**spec.build_args, **variables},
-        platform=spec.platform,
+        platforms=(spec.platform,) if spec.platform else (),
+        secrets=spec.secrets,
         registries=prepared.registries,
         auth_file=prepared.auth_file,
-        environment=variation.environment,
-        umask=variation.umask,
         annotations={**spec.annotations, ANNOTATION_EPOCH: str(epoch.value)},
         labels=spec.labels,
         build_contexts=build_contexts,
         timeout=BUILD_TIMEOUT,
         ca_bundle=prepared.ca_bundle,
-        secrets=spec.secrets,
     )
-    engine: EngineOutput = backend.build(request, progress=report)
+    options = RunOptions(workdir=workdir / "engine", environment=variation.environment, umask=variation.umask)
+    output: EngineOutput = engine.build(request, options, progress=report)
     report(BuildEvent(kind="phase", text="normalising", elapsed=time.monotonic() - started))
     image = workdir / "image"
-    normalized = normalize(raw, image, tag=spec.tag, epoch=epoch.value, scrub=spec.scrub, variables=variables)
-    shutil.rmtree(request.workdir, ignore_errors=True)  # engine storage: no longer needed
+    from repro.build.engines import engine_noise
+
+    noise = engine_noise() | engine.noise()
+    normalized = normalize(
+        raw, image, tag=spec.tag, epoch=epoch.value, scrub=spec.scrub, variables=variables, noise=noise
+    )
+    shutil.rmtree(options.workdir, ignore_errors=True)  # engine storage: no longer needed
     return BuildResult(
         digest=normalized.digest,
         layout=image,
         tag=spec.tag,
         source_date_epoch=epoch.value,
         epoch_source=epoch.source,
-        engine=engine.engine,
-        engine_version=engine.engine_version,
+        engine=output.engine,
         duration=time.monotonic() - started,
         scrubbed=normalized.scrubbed,
         scrub_profiles=spec.scrub,
         normalizer=normalized.info,
         unpinned=prepared.unpinned,
-        capabilities=backend.capabilities(),
+        capabilities=engine.capabilities(),
     )
 
 
@@ -399,31 +409,40 @@ def _without_declaration(event: BuildEvent, declaration: str) -> BuildEvent:
     return dataclasses.replace(event, step=event.step - (event.step > 2), steps=event.steps - 1)
 
 
-def default_backend() -> Backend:
-    from repro.build.buildah import BuildahBackend
+def engines_for(spec: BuildSpec, config: Config) -> list[Engine]:
+    """The engines ``spec`` names (else the configured one), made from their settings."""
+    from repro.build.engines import choose_engine_names, create_engine
 
-    return BuildahBackend()
+    return [create_engine(name, config=config) for name in choose_engine_names(spec.engines, config=config)]
 
 
 def build(
     spec: BuildSpec,
     *,
     config: Config,
-    backend: Backend | None = None,
+    engine: Engine | None = None,
     progress: ProgressCallback | None = None,
     runner: Runner = run,
 ) -> BuildResult:
-    """Build ``spec`` once and write the normalised image to ``spec.output``.
+    """Build ``spec`` once with ``engine`` (default: the one ``spec`` or ``config`` names)
+    and write the normalised image to ``spec.output``.
 
     Returns the :class:`BuildResult` with ``layout`` set to ``spec.output``.
     """
     if spec.output is None:
         raise UsageError("repro build needs an output: -o oci:DIR[:TAG]")
+    if engine is None:
+        chosen = engines_for(spec, config)
+        if len(chosen) != 1:
+            raise UsageError(
+                f"repro build builds with one engine, got {', '.join(spec.engines)}",
+                hint="compare engines with repro verify --engines A,B",
+            )
+        engine = chosen[0]
     prepared = prepare(spec, config=config, runner=runner)
-    engine = backend or default_backend()
     check_engine(prepared, engine)
     with work_directory() as workdir:
-        result = run_build(prepared, workdir, backend=engine, progress=progress)
+        result = run_build(prepared, workdir, engine=engine, progress=progress)
         for tag in spec.tags:
             publish(result.layout, result.tag, spec.output, tag)
     if ImageLayout.open(spec.output).find(spec.tag).digest != result.digest:
@@ -438,6 +457,7 @@ __all__ = [
     "Variation",
     "build",
     "check_engine",
+    "engines_for",
     "prepare",
     "publish",
     "run_build",

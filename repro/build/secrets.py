@@ -20,8 +20,8 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from repro.build.backend import BuildSecret
 from repro.build.dockerignore import read_ignore_file
+from repro.build.engine import BuildSecret
 from repro.build.mounts import run_mounts
 from repro.dockerfile import Dockerfile, StageGraph
 from repro.errors import UsageError

@@ -14,7 +14,7 @@ from repro import redact
 from repro.errors import Error, UsageError
 
 if TYPE_CHECKING:
-    from repro.build.backend import BuildSecret
+    from repro.build.engine import BuildSecret
     from repro.config import Config
     from repro.platform import Platform
 

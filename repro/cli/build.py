@@ -18,6 +18,7 @@ from repro.cli._common import (
     _secrets,
     _warn_secret_build_args,
 )
+from repro.cli._engine import add_engine_options, engine_names_arg, with_engine_settings
 from repro.errors import EXIT_OK, UsageError
 
 if TYPE_CHECKING:
@@ -186,6 +187,7 @@ def _build_spec(args: argparse.Namespace, *, output_required: bool) -> BuildSpec
             name: Path(directory)
             for name, directory in _pairs(args.build_context, "--build-context", "NAME=DIR").items()
         },
+        engines=engine_names_arg(args),
     )
 
 
@@ -197,7 +199,8 @@ def _cmd_build(args: argparse.Namespace) -> int:
     spec = _build_spec(args, output_required=True)
     _warn_secret_build_args(dict(spec.build_args))
     with _Progress(args.verbose, mode=args.progress) as progress:
-        result = build(spec, config=_load_config(args, spec.dockerfile_path, spec.context), progress=progress)
+        config = with_engine_settings(args, _load_config(args, spec.dockerfile_path, spec.context))
+        result = build(spec, config=config, progress=progress)
     if args.json:
         _print_json(result.to_json())
     else:
@@ -229,7 +232,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     with _Progress(args.verbose, mode=args.progress) as progress:
         result = verify(
             spec,
-            config=_load_config(args, spec.dockerfile_path, spec.context),
+            config=with_engine_settings(args, _load_config(args, spec.dockerfile_path, spec.context)),
             progress=progress,
             concurrent=concurrent,
         )
@@ -245,7 +248,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         print(f"not reproducible {result.builds[0].digest} {result.builds[1].digest}")
     _print_scrubbed(result.builds[0])
     mode = "concurrently" if result.concurrent else "one after the other"
-    print(f"repro verify: two builds {mode} in {result.duration:.1f} s", file=sys.stderr)
+    engines = " and ".join(dict.fromkeys(str(b.engine) for b in result.builds))
+    print(f"repro verify: two builds with {engines} {mode} in {result.duration:.1f} s", file=sys.stderr)
     if result.reproducible:
         return EXIT_OK
     _report(
@@ -384,6 +388,7 @@ def _add_build_options(command: argparse.ArgumentParser, *, output_required: boo
         metavar="FILE",
         help="CA certificates for TLS in RUN steps (pip, npm, curl): mounted, never in the image",
     )
+    add_engine_options(command, pair=not output_required)
     command.add_argument("--json", action="store_true", help="print JSON on stdout")
     _add_progress_option(command)
 
@@ -392,7 +397,8 @@ def _add_build_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
     build = commands.add_parser(
         "build",
         help="build an image reproducibly into an OCI layout",
-        description="Build CONTEXT with buildah in storage of its own, with every time stamp set to "
+        description="Build CONTEXT with an engine (buildah in storage of its own, or BuildKit in a Docker "
+        "Engine), with every time stamp set to "
         "SOURCE_DATE_EPOCH (from the environment, else the git HEAD commit time, else 0), then "
         "normalise the image and write it to the -o layout. Refuses images not pinned to a digest. "
         "Prints the image digest.",
@@ -408,7 +414,8 @@ def _add_build_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
         "verify",
         help="build twice, independently, and compare the digests",
         description="Build CONTEXT twice, each from its own copy of the context with its own storage, "
-        "time zone, locale and umask, normalise both images and compare them. Prints "
+        "time zone, locale and umask (with one engine, or once with each of two: --engines A,B), "
+        "normalise both images and compare them. Prints "
         "'reproducible sha256:…' and exits 0, or prints what differs (the first differing layer, "
         "its Dockerfile line, each differing path, likely causes and fixes) and exits 6.",
     )

@@ -16,6 +16,7 @@ from repro.cli._common import (
     _scrub_arg,
     _secrets,
 )
+from repro.cli._engine import add_engine_options, engine_names_arg, with_engine_settings
 from repro.errors import EXIT_OK
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ def _cmd_release(args: argparse.Namespace) -> int:
         build_args=_build_args(args),
         scrub=_scrub_arg(args),
         secrets=_secrets(args),
+        engines=engine_names_arg(args),
     )
     options = ReleaseOptions(
         build,
@@ -51,7 +53,7 @@ def _cmd_release(args: argparse.Namespace) -> int:
         previous_sbom=args.previous_sbom,
         allow_dirty=args.allow_dirty,
     )
-    config = _load_config(args, options.dockerfile_path, options.build.context)
+    config = with_engine_settings(args, _load_config(args, options.dockerfile_path, options.build.context))
     progress = ConsoleProgress(verbose=args.verbose, mode=args.progress)
     try:
         report = release(options, config=config, progress=progress)
@@ -163,6 +165,7 @@ def _add_release_command(commands: argparse._SubParsersAction[_Parser]) -> None:
         action="store_true",
         help="release a work tree that differs from its git commit (the provenance says dirty: true)",
     )
+    add_engine_options(rel, pair=True)
     rel.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     _add_progress_option(rel)
     rel.add_argument(

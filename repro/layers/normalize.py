@@ -14,9 +14,11 @@ What it does (see :mod:`repro.layers.tarcanon` for the tar rules):
   engine left in RUN layers, history comments naming intermediate images, and the
   ``base.digest`` annotation set to the digest ``base.name`` pins (or dropped);
 - the config: ``created`` and the ``created`` of every history entry this build made set to
-  SOURCE_DATE_EPOCH (the base image's entries keep their times), ``rootfs.diff_ids`` recomputed, engine identity removed (the ``io.buildah.version``
-  label; Docker's ``container``, ``container_config`` and ``docker_version``, which carry a
-  random container ID and the daemon version and are not part of the OCI config), empty
+  SOURCE_DATE_EPOCH (the base image's entries keep their times), ``rootfs.diff_ids``
+  recomputed, engine identity removed (what the engines declare as their
+  :class:`~repro.layers.noise.EngineNoise`, e.g. the ``io.buildah.version`` label; and
+  always Docker's ``container``, ``container_config`` and ``docker_version``, which carry
+  a random container ID and the daemon version and are not part of the OCI config), empty
   ``Labels`` dropped; serialised as compact JSON with sorted keys;
 - the manifest: OCI media types, ``org.opencontainers.image.created`` dropped (the config's
   ``created`` says it and cannot disagree), the ``dev.repro.normalize.*`` annotations set
@@ -59,6 +61,7 @@ from repro.layers.leftovers import (
     run_layer_indexes,
     strip_run_variables,
 )
+from repro.layers.noise import NO_NOISE, EngineNoise
 from repro.layers.scrub import AUTO, Scrubber, resolve_profiles
 from repro.layers.tarcanon import (
     COMPRESSOR,
@@ -85,10 +88,10 @@ ANNOTATION_SCRUB: Final = "dev.repro.normalize.scrub"
 CREATED_ANNOTATION: Final = "org.opencontainers.image.created"
 #: How removed engine mount points are listed in :attr:`NormalizeResult.leftovers`.
 LEFTOVER_PROFILE: Final = "engine-mount-point"
-#: Labels engines add about themselves.
-ENGINE_LABELS: Final = frozenset({"io.buildah.version"})
-#: Docker-only config keys describing the daemon and the build container, not the image.
-ENGINE_CONFIG_KEYS: Final = ("container", "container_config", "docker_version")
+#: Docker's image-config keys that describe the daemon and the build container (a random
+#: container ID, the daemon version), not the image. They are not part of the OCI config,
+#: and any base image the classic Docker builder made carries them, whatever engine builds on it.
+DOCKER_CONFIG_KEYS: Final = frozenset({"container", "container_config", "docker_version"})
 
 
 @dataclass(frozen=True)
@@ -187,8 +190,9 @@ def normalize_config(
     *,
     base_history: int = 0,
     run_variables: Mapping[str, str] | None = None,
+    noise: EngineNoise = NO_NOISE,
 ) -> dict[str, Any]:
-    """The canonical config: times set to the epoch, diff IDs replaced, engine identity removed.
+    """The canonical config: times set to the epoch, diff IDs replaced, engine ``noise`` removed.
 
     The first ``base_history`` history entries are the base image's and stay as they are;
     the build's own get the epoch as ``created`` and lose comments naming intermediate
@@ -196,7 +200,8 @@ def normalize_config(
     """
     variables = run_variables or {}
     created = rfc3339(source_date_epoch)
-    out = {k: v for k, v in config.items() if k not in ENGINE_CONFIG_KEYS}
+    dropped = DOCKER_CONFIG_KEYS | noise.config_keys
+    out = {k: v for k, v in config.items() if k not in dropped}
     out["created"] = created
     history = out.get("history")
     if isinstance(history, list):
@@ -209,7 +214,7 @@ def normalize_config(
         runtime = dict(runtime)
         labels = runtime.get("Labels")
         if isinstance(labels, dict):
-            labels = {k: v for k, v in labels.items() if k not in ENGINE_LABELS}
+            labels = {k: v for k, v in labels.items() if k not in noise.labels}
             if labels:
                 runtime["Labels"] = labels
             else:
@@ -271,6 +276,7 @@ def normalize_layout(
     level: int = DEFAULT_LEVEL,
     limits: Limits = DEFAULT_LIMITS,
     run_variables: Mapping[str, str] | None = None,
+    noise: EngineNoise = NO_NOISE,
 ) -> NormalizeResult:
     """Write the canonical form of the image ``tag`` of ``src`` into the layout ``dest``.
 
@@ -278,7 +284,8 @@ def normalize_layout(
     ``dest`` (``None``: the source's own name, if it has one). ``dest`` is created if
     needed and may be ``src`` itself. ``scrub`` names profiles of :mod:`repro.layers.scrub`.
     ``run_variables`` are the variables the build gave every RUN step as declared build
-    arguments (:mod:`repro.build.runenv`); the history keeps no trace of them.
+    arguments (:mod:`repro.build.runenv`); the history keeps no trace of them. ``noise`` is
+    what engines write about themselves (:mod:`repro.layers.noise`).
     Raise :class:`~repro.errors.ImageError` for a malformed or hostile image, naming the
     layer and entry; nothing is tagged then.
     """
@@ -318,7 +325,12 @@ def normalize_layout(
     diff_ids = [w.diff_id for w in written]
     config_bytes = canonical_json(
         normalize_config(
-            image.config, diff_ids, source_date_epoch, base_history=base_history, run_variables=run_variables
+            image.config,
+            diff_ids,
+            source_date_epoch,
+            base_history=base_history,
+            run_variables=run_variables,
+            noise=noise,
         )
     )
     config_desc = target.write_blob(config_bytes, media.OCI_CONFIG)

@@ -30,7 +30,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,7 +66,7 @@ if TYPE_CHECKING:
     from repro.attest.sign import Signer
     from repro.attest.statements import Statement
     from repro.attest.verify_image import TrustPolicy
-    from repro.build.backend import Backend, BuildEvent
+    from repro.build.engine import BuildEvent, Engine
     from repro.config import Config
     from repro.images.push import Artifact
     from repro.oci.layout import Image, ImageLayout
@@ -171,7 +171,7 @@ def release(
     options: ReleaseOptions,
     *,
     config: Config,
-    backend: Backend | None = None,
+    engines: Sequence[Engine] | None = None,
     client: RegistryClient | None = None,
     progress: StageProgress | None = None,
     signer: Signer | None = None,
@@ -221,7 +221,7 @@ def release(
         source = _source_stage(stages, options, destination, runner)
         _pin_stage(stages, options, config)
         built = _build_stage(
-            stages, options, config=config, image=image, backend=backend, work=work, report=report
+            stages, options, config=config, image=image, engines=engines, work=work, report=report
         )
         layout, built_image, sbom = _sbom_stage(
             stages, options, config=config, image=image, built=built, report=report
@@ -331,7 +331,7 @@ def _build_stage(
     *,
     config: Config,
     image: ImageRef,
-    backend: Backend | None,
+    engines: Sequence[Engine] | None,
     work: Path,
     report: ReleaseReport,
 ) -> _Built:
@@ -351,7 +351,7 @@ def _build_stage(
         tag = image.effective_tag
         spec = dataclasses.replace(options.build, output=work / "image", tag=tag)
         started = datetime.now(UTC)
-        result = verify(spec, config=config, backend=backend, progress=forward)
+        result = verify(spec, config=config, engines=engines, progress=forward)
         finished = datetime.now(UTC)
         report.digests = tuple(str(b.digest) for b in result.builds)
         report.reproducible = result.reproducible

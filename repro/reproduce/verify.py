@@ -1,8 +1,10 @@
 """``repro verify``: build the same input twice, independently, and compare the digests.
 
-The two builds share nothing: each gets its own copy of the context at a different path,
-its own engine storage, and a different environment (time zone, locale, umask); the
-clock differs by itself. Both images are normalised, then compared. The same digest means
+The two builds use one engine twice, or two different engines once each (``--engines
+buildah,docker``): two independent implementations agreeing on every byte is a stronger
+proof than one engine agreeing with itself. The two builds share nothing: each gets its own copy of the context at a different path,
+its own engine storage, and a different environment (time zone, locale, umask, where
+the engine runs the build in a local process); the clock differs by itself. Both images are normalised, then compared. The same digest means
 the build is reproducible; otherwise the diff report (:mod:`repro.reproduce.diff`) says which
 layer differs first, which Dockerfile instruction made it, what differs in each path, and
 how to fix the usual culprits.
@@ -24,20 +26,20 @@ import functools
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from repro.build.backend import Backend, BuildEvent, BuildResult, ProgressCallback
+from repro.build.engine import BuildEvent, BuildResult, Engine, ProgressCallback
 from repro.build.pipeline import (
     BuildSpec,
     Prepared,
     Variation,
     check_engine,
-    default_backend,
+    engines_for,
     prepare,
     publish,
     run_build,
@@ -45,6 +47,7 @@ from repro.build.pipeline import (
 )
 from repro.config import Config
 from repro.digest import Digest
+from repro.errors import UsageError
 from repro.process import Runner, run
 
 if TYPE_CHECKING:
@@ -86,6 +89,8 @@ class VerifyResult:
 
     reproducible: bool
     builds: tuple[BuildResult, BuildResult]
+    #: What each build varied (its :class:`Variation` as far as its engine honours it).
+    varied: tuple[str, str]
     diff: ImageDiff | None
     concurrent: bool
     duration: float
@@ -102,6 +107,8 @@ class VerifyResult:
             "digest": str(self.digest) if self.reproducible else None,
             "digests": [str(b.digest) for b in self.builds],
             "builds": [self._build_json(b) for b in self.builds],
+            "engines": [str(b.engine) for b in self.builds],
+            "varied": list(self.varied),
             "concurrent": self.concurrent,
             "duration_seconds": round(self.duration, 3),
             "output": str(self.output) if self.output is not None else None,
@@ -122,16 +129,18 @@ def default_concurrency() -> bool:
     return (os.cpu_count() or 1) >= 2
 
 
-def compare(first: BuildResult, second: BuildResult, prepared: Prepared) -> ImageDiff:
+def compare(
+    first: BuildResult, second: BuildResult, prepared: Prepared, varied: Sequence[str] = ("", "")
+) -> ImageDiff:
     """The diff report of the two builds' images, layers mapped to the Dockerfile."""
     from repro.reproduce.diff import diff_images, open_image
 
     images = [
         dataclasses.replace(
             open_image(f"oci:{build.layout}:{build.tag}"),
-            name=f"build {variation.label} ({_describe(variation)})",
+            name=f"build {variation.label} ({'; '.join(filter(None, (str(build.engine), how)))})",
         )
-        for build, variation in zip((first, second), VARIATIONS, strict=True)
+        for build, variation, how in zip((first, second), VARIATIONS, varied, strict=True)
     ]
     return diff_images(
         images[0],
@@ -142,9 +151,13 @@ def compare(first: BuildResult, second: BuildResult, prepared: Prepared) -> Imag
     )
 
 
-def _describe(variation: Variation) -> str:
-    settings = [f"{k}={v}" for k, v in sorted(variation.environment.items()) if k != "LANG"]
-    if variation.umask is not None:
+def describe(variation: Variation, engine: Engine) -> str:
+    """What ``variation`` changes in a build by ``engine`` (a daemon sees no client umask)."""
+    honoured = engine.varies()
+    settings = []
+    if "environment" in honoured:
+        settings += [f"{k}={v}" for k, v in sorted(variation.environment.items()) if k != "LANG"]
+    if "umask" in honoured and variation.umask is not None:
         settings.append(f"umask {variation.umask:04o}")
     return ", ".join(settings)
 
@@ -153,21 +166,28 @@ def verify(
     spec: BuildSpec,
     *,
     config: Config,
-    backend: Backend | None = None,
+    engines: Sequence[Engine] | None = None,
     progress: ProgressCallback | None = None,
     concurrent: bool | None = None,
     runner: Runner = run,
 ) -> VerifyResult:
     """Build ``spec`` twice with :data:`VARIATIONS` and compare.
 
-    When the digests agree and ``spec.output`` is set, the image is written there.
+    ``engines`` (default: the ones ``spec.engines`` or ``config`` names) holds one engine,
+    which builds both, or two, which build one each. When the digests agree and
+    ``spec.output`` is set, the image is written there.
     Raises :class:`~repro.errors.BuildError` (and the errors of :func:`prepare`) when a
     build fails; a build that succeeds but differs is *not* an exception: look at
     ``reproducible`` (the CLI turns it into exit code 6).
     """
+    chosen = list(engines) if engines is not None else engines_for(spec, config)
+    if len(chosen) not in (1, 2):
+        raise UsageError(f"repro verify compares one or two engines, got {len(chosen)}")
+    pair = (chosen[0], chosen[-1])
     prepared = prepare(spec, config=config, runner=runner)
-    engine = backend or default_backend()
-    check_engine(prepared, engine)  # fails before two builds start: engine missing, feature unsupported
+    for engine in chosen:
+        check_engine(prepared, engine)  # fails before any build: engine missing, feature unsupported
+    varied = (describe(VARIATIONS[0], pair[0]), describe(VARIATIONS[1], pair[1]))
     parallel = default_concurrency() if concurrent is None else concurrent
     started = time.monotonic()
 
@@ -179,9 +199,9 @@ def verify(
         workdirs = [stack.enter_context(work_directory(f"repro-verify-{v.label}-")) for v in VARIATIONS]
         jobs: list[Callable[[], BuildResult]] = [
             functools.partial(
-                run_build, prepared, workdir, backend=engine, variation=variation, progress=progress
+                run_build, prepared, workdir, engine=engine, variation=variation, progress=progress
             )
-            for variation, workdir in zip(VARIATIONS, workdirs, strict=True)
+            for engine, variation, workdir in zip(pair, VARIATIONS, workdirs, strict=True)
         ]
         results = _run_all(jobs, parallel)
         first, second = results
@@ -197,10 +217,11 @@ def verify(
                 first = dataclasses.replace(first, layout=spec.output)
         else:
             note(f"digests differ: {first.digest} and {second.digest}; comparing")
-            diff = compare(first, second, prepared)
+            diff = compare(first, second, prepared, varied)
     return VerifyResult(
         reproducible=reproducible,
         builds=(first, second),
+        varied=varied,
         diff=diff,
         concurrent=parallel,
         duration=time.monotonic() - started,

@@ -18,7 +18,7 @@ import pytest
 
 from devtools.testbed import BaseImages
 from repro.build import BuildSpec, prepare, run_build
-from repro.build.buildah import BuildahBackend
+from repro.build.buildah import BuildahEngine
 from repro.build.pipeline import work_directory
 from repro.cli import main
 from repro.config import load_config
@@ -74,7 +74,7 @@ def test_unsupported_features_are_refused_before_building_naming_each_line(
         f"ADD --checksum=sha256:{'cd' * 32} http://127.0.0.1:9/x /x\n"
         "COPY --link Dockerfile /d\n",
     )
-    version = BuildahBackend().version()
+    version = BuildahEngine().version()
     for command in ("build", "verify"):
         out = tmp_path / f"out-{command}"
         assert main([command, str(ctx), "-o", f"oci:{out}"]) == EXIT_USAGE
@@ -108,7 +108,7 @@ def test_what_buildah_is_declared_not_to_support_it_really_does_not(
     ctx = context(tmp_path, f"FROM {images.busybox.pinned}\n{instruction}")
     prepared = prepare(BuildSpec(ctx), config=load_config(ctx))
     with work_directory() as workdir, pytest.raises(BuildError) as info:
-        run_build(prepared, workdir, backend=BuildahBackend())
+        run_build(prepared, workdir, engine=BuildahEngine())
     assert engine_says in str(info.value)
 
 

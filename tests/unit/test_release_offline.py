@@ -1,6 +1,6 @@
 """The whole ``repro release`` sequence, offline and fast: a fake engine, an OCI layout.
 
-Every stage runs for real except the engine (:class:`tests.unit.build.fakes.FakeBackend`
+Every stage runs for real except the engine (:class:`tests.unit.build.fakes.FakeEngine`
 writes a real one-layer image): pin check, two builds compared, SBOM, the Rego gate,
 signing with a local key, the push into ``dist``, the consumer's check from there, and
 the tag, written last. The integration tests run the same sequence with buildah and a
@@ -25,7 +25,7 @@ from repro.images.store import LayoutStore
 from repro.oci.layout import REF_NAME, ImageLayout
 from repro.release import STAGES, ReleaseOptions, ReleaseReport, release
 from repro.release.progress import StageEvent
-from tests.unit.build.fakes import FakeBackend
+from tests.unit.build.fakes import FakeEngine
 
 ENV = {"REPRO_KEY_PASSWORD": "offline test passphrase"}
 
@@ -37,15 +37,15 @@ def app(directory: Path) -> Path:
     return directory
 
 
-def engine() -> FakeBackend:
-    return FakeBackend(image_config={"User": "65534:65534"})
+def engine() -> FakeEngine:
+    return FakeEngine(image_config={"User": "65534:65534"})
 
 
 def test_the_whole_release_into_a_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     options = ReleaseOptions(
         BuildSpec(app(tmp_path / "app")), image="registry.example/app:1.0", workdir=tmp_path
     )
-    report = release(options, config=Config(), backend=engine(), env=ENV)
+    report = release(options, config=Config(), engines=[engine()], env=ENV)
 
     assert [(s.name, s.status) for s in report.stages] == [(name, "passed") for name in STAGES]
     dist = tmp_path / "dist"
@@ -69,7 +69,7 @@ def test_the_whole_release_into_a_layout(tmp_path: Path, monkeypatch: pytest.Mon
     assert main(["verify-image", f"oci:{dist}:1.0", "--key", str(public), "--json"]) == EXIT_OK
 
     # Released again, unchanged: the same digest, nothing new in the layout.
-    again = release(options, config=Config(), backend=engine(), env=ENV)
+    again = release(options, config=Config(), engines=[engine()], env=ENV)
     assert again.digest == report.digest
 
 
@@ -82,7 +82,7 @@ def test_a_release_whose_attestations_do_not_verify_writes_no_tag(tmp_path: Path
         BuildSpec(app(tmp_path / "app")), image="registry.example/app:1.0", push=f"oci:{tmp_path / 'out'}:rc1"
     )
     with pytest.raises(ReleaseError) as caught:
-        release(options, config=Config(), backend=engine(), signer=signer, trust=stranger, env=ENV)
+        release(options, config=Config(), engines=[engine()], signer=signer, trust=stranger, env=ENV)
     assert caught.value.exit_code == EXIT_RELEASE_VERIFY
     report = caught.value.report
     assert isinstance(report, ReleaseReport)
@@ -107,13 +107,13 @@ def test_two_releases_racing_for_one_tag_do_not_both_say_released(tmp_path: Path
 
     def meanwhile(event: StageEvent) -> None:
         if event.stage == "push" and event.kind == "start" and not reports:
-            reports.append(release(options_a, config=Config(), backend=engine(), env=ENV))
+            reports.append(release(options_a, config=Config(), engines=[engine()], env=ENV))
 
     with pytest.raises(ReleaseError) as caught:
         release(
             options_b,
             config=Config(),
-            backend=FakeBackend(content=b"other\n", image_config={"User": "65534:65534"}),
+            engines=[FakeEngine(content=b"other\n", image_config={"User": "65534:65534"})],
             progress=meanwhile,
             env=ENV,
         )
@@ -133,11 +133,11 @@ def test_a_tag_nobody_moved_during_the_release_is_overwritten(tmp_path: Path) ->
     options = ReleaseOptions(
         BuildSpec(app(tmp_path / "app")), image="registry.example/app:1.0", workdir=tmp_path
     )
-    first = release(options, config=Config(), backend=engine(), env=ENV)
+    first = release(options, config=Config(), engines=[engine()], env=ENV)
     second = release(
         options,
         config=Config(),
-        backend=FakeBackend(content=b"new\n", image_config={"User": "65534:65534"}),
+        engines=[FakeEngine(content=b"new\n", image_config={"User": "65534:65534"})],
         env=ENV,
     )
     assert second.status == "released"

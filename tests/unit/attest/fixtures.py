@@ -37,7 +37,7 @@ PROVENANCE = ProvenanceInputs(
     source_date_epoch=1714564800,
     build_digests=(IMAGE, IMAGE),
     scrubbed=("var/log/dpkg.log", "var/cache/ldconfig/aux-cache"),
-    engine_version="1.28.2",
+    engines={"buildah": "1.28.2"},
 )
 
 REPRODUCIBILITY = ReproducibilityInputs(

@@ -8,10 +8,12 @@ import tarfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from repro.build.backend import BuildRequest, EngineOutput, ProgressCallback, parse_step
+from repro.build.buildah import parse_step
 from repro.build.capabilities import Capabilities
+from repro.build.engine import BuildRequest, EngineIdentity, EngineOutput, ProgressCallback, RunOptions
+from repro.layers.noise import EngineNoise
 from repro.oci import media
 from repro.oci.layout import ImageLayout
 
@@ -60,7 +62,7 @@ def write_image(
 
 
 @dataclass
-class FakeBackend:
+class FakeEngine:
     """Writes ``/out.txt`` holding ``content``; with ``vary`` the content also names the
     build's time zone, so two verify builds differ."""
 
@@ -70,26 +72,42 @@ class FakeBackend:
     #: The ``config`` object of the image (``User``, ``Env``…).
     image_config: Mapping[str, Any] = field(default_factory=dict)
     requests: list[BuildRequest] = field(default_factory=list)
+    runs: list[RunOptions] = field(default_factory=list)
     #: The files of each build's context, as the engine saw them.
     context_files: list[list[str]] = field(default_factory=list)
+    #: Every engine the registry made (``from_options``), with the settings it got.
+    made: ClassVar[list[tuple[FakeEngine, dict[str, str]]]] = []
 
-    def version(self) -> str:
-        return "0.0"
+    @classmethod
+    def from_options(cls, options: Mapping[str, str]) -> FakeEngine:
+        engine = cls(name=options.get("name", "fake"), content=options.get("content", "same\n").encode())
+        cls.made.append((engine, dict(options)))
+        return engine
+
+    def identity(self) -> EngineIdentity:
+        return EngineIdentity(self.name, "0.0")
 
     def capabilities(self) -> Capabilities:
-        return Capabilities(
-            engine=f"{self.name} {self.version()}", secrets=True, stopsignal=True, build_contexts=True
-        )
+        return Capabilities(engine=str(self.identity()), secrets=True, stopsignal=True, build_contexts=True)
 
-    def build(self, request: BuildRequest, *, progress: ProgressCallback | None = None) -> EngineOutput:
+    def noise(self) -> EngineNoise:
+        return EngineNoise(labels=frozenset({"dev.fake.version"}))
+
+    def varies(self) -> frozenset[str]:
+        return frozenset({"environment", "umask"})
+
+    def build(
+        self, request: BuildRequest, options: RunOptions, *, progress: ProgressCallback | None = None
+    ) -> EngineOutput:
         self.requests.append(request)
+        self.runs.append(options)
         self.context_files.append(sorted(p.name for p in request.context.iterdir()))
         step = parse_step("STEP 1/1: RUN echo hi > /out.txt", 0.0)
         if progress is not None and step is not None:
             progress(step)
         content = self.content
         if self.vary:
-            content += request.environment.get("TZ", "").encode()
+            content += options.environment.get("TZ", "").encode()
         write_image(
             request.output,
             request.tag,
@@ -101,8 +119,7 @@ class FakeBackend:
         return EngineOutput(
             layout=request.output,
             tag=request.tag,
-            engine=self.name,
-            engine_version="0.0",
+            engine=self.identity(),
             duration=0.0,
             command=("fake",),
             steps=1,

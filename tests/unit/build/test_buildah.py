@@ -1,4 +1,4 @@
-"""The buildah backend's command line and output handling, with the processes swapped out."""
+"""The buildah engine's command line and output handling, with the processes swapped out."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from repro.build.backend import BuildEvent, BuildRequest, RegistrySettings, parse_step
-from repro.build.buildah import BuildahBackend, registries_conf
+from repro.build.buildah import BuildahEngine, parse_step, registries_conf
+from repro.build.engine import BuildEvent, BuildRequest, RegistrySettings, RunOptions
 from repro.errors import BuildError, ProcessError
 from repro.oci.layout import ImageLayout
 from repro.process import LineSink
@@ -81,19 +81,23 @@ def request(tmp_path: Path, **changes: object) -> BuildRequest:
         "output": tmp_path / "out",
         "tag": "v1",
         "source_date_epoch": 1704067200,
-        "workdir": tmp_path / "work",
     }
     values.update(changes)
     return BuildRequest(**values)  # type: ignore[arg-type]
 
 
-def backend(recorder: Recorder) -> BuildahBackend:
-    return BuildahBackend(runner=recorder.run, stream=recorder.stream)
+def run_options(tmp_path: Path, **changes: object) -> RunOptions:
+    return RunOptions(workdir=tmp_path / "work", **changes)  # type: ignore[arg-type]
+
+
+def buildah_engine(recorder: Recorder) -> BuildahEngine:
+    return BuildahEngine(runner=recorder.run, stream=recorder.stream)
 
 
 def test_command_is_the_reproducible_recipe_in_private_storage(tmp_path: Path) -> None:
-    argv, env = backend(Recorder()).command(
-        request(tmp_path, build_args={"VERSION": "1.2"}, target="final", platform="linux/amd64")
+    argv, env = buildah_engine(Recorder()).command(
+        request(tmp_path, build_args={"VERSION": "1.2"}, target="final", platforms=("linux/amd64",)),
+        run_options(tmp_path),
     )
     work = tmp_path / "work"
     assert argv == [
@@ -146,7 +150,9 @@ def test_only_registries_configured_insecure_are_spoken_to_over_http(tmp_path: P
         RegistrySettings("docker.io", mirrors=("127.0.0.1:5000/hub", "mirror.example.com")),
         RegistrySettings("registry.example.com"),
     )
-    argv, env = backend(Recorder()).command(request(tmp_path, registries=registries))
+    argv, env = buildah_engine(Recorder()).command(
+        request(tmp_path, registries=registries), run_options(tmp_path)
+    )
     assert not any(arg.startswith("--tls-verify") for arg in argv)
     conf = tomllib.loads(registries_file(env).read_text())
     assert conf["unqualified-search-registries"] == ["docker.io"]
@@ -168,13 +174,14 @@ def test_registries_conf_quotes_hosts() -> None:
 def test_annotations_auth_file_and_ca_files(tmp_path: Path) -> None:
     ca = tmp_path / "ca.pem"
     ca.write_text("PEM")
-    argv, _ = backend(Recorder()).command(
+    argv, _ = buildah_engine(Recorder()).command(
         request(
             tmp_path,
             annotations={"b": "2", "a": "1"},
             auth_file=tmp_path / "config.json",
             registries=(RegistrySettings("reg.example.com:5000", ca_file=ca),),
-        )
+        ),
+        run_options(tmp_path),
     )
     assert "--annotation" not in argv  # the Docker format has none: added on export
     assert argv[argv.index("--authfile") + 1] == str(tmp_path / "config.json")
@@ -183,7 +190,9 @@ def test_annotations_auth_file_and_ca_files(tmp_path: Path) -> None:
 
 
 def test_umask_and_environment_variation(tmp_path: Path) -> None:
-    argv, env = backend(Recorder()).command(request(tmp_path, umask=0o002, environment={"TZ": "UTC"}))
+    argv, env = buildah_engine(Recorder()).command(
+        request(tmp_path), run_options(tmp_path, umask=0o002, environment={"TZ": "UTC"})
+    )
     assert argv[:5] == ["sh", "-c", 'umask 0002 && exec "$@"', "sh", "buildah"]
     assert env["TZ"] == "UTC"
 
@@ -199,7 +208,7 @@ def test_build_streams_steps_as_progress(tmp_path: Path) -> None:
     ]
     recorder = Recorder(lines)
     events: list[BuildEvent] = []
-    output = backend(recorder).build(request(tmp_path), progress=events.append)
+    output = buildah_engine(recorder).build(request(tmp_path), run_options(tmp_path), progress=events.append)
     steps = [(e.stage, e.stages, e.step, e.steps, e.instruction) for e in events if e.kind == "step"]
     assert steps == [
         (1, 2, 1, 2, "FROM busybox@sha256:abc AS build"),
@@ -208,8 +217,8 @@ def test_build_streams_steps_as_progress(tmp_path: Path) -> None:
         (2, 2, 2, 2, "COPY --from=build /a /a"),
     ]
     assert [e.text for e in events if e.kind == "output"] == lines
-    assert output.engine == "buildah"
-    assert output.engine_version == "1.28.2"
+    assert (output.engine.name, output.engine.version) == ("buildah", "1.28.2")
+    assert str(output.engine) == "buildah 1.28.2"
     assert output.steps == 4
     assert output.layout == tmp_path / "out"
     argv, env = recorder.calls[0]
@@ -221,7 +230,7 @@ def test_build_streams_steps_as_progress(tmp_path: Path) -> None:
 def test_a_failed_build_is_a_build_error_with_the_output_tail(tmp_path: Path) -> None:
     recorder = Recorder(["STEP 1/2: FROM x", "error: RUN false: exit status 1"], returncode=1)
     with pytest.raises(BuildError, match=r"(?s)exit code 1:\n.*RUN false: exit status 1"):
-        backend(recorder).build(request(tmp_path))
+        buildah_engine(recorder).build(request(tmp_path), run_options(tmp_path))
 
 
 def test_missing_buildah_is_a_build_error(tmp_path: Path) -> None:
@@ -229,7 +238,7 @@ def test_missing_buildah_is_a_build_error(tmp_path: Path) -> None:
         raise ProcessError("buildah: program not found")
 
     with pytest.raises(BuildError, match="cannot be run") as info:
-        BuildahBackend(runner=missing).build(request(tmp_path))
+        BuildahEngine(runner=missing).build(request(tmp_path), run_options(tmp_path))
     assert "apt-get install buildah" in info.value.hint
 
 
@@ -262,7 +271,7 @@ def test_docker_only_config_fields_are_carried_into_the_oci_image(tmp_path: Path
             "StopSignal": "SIGTERM",
         }
     )
-    backend(recorder).build(request(tmp_path))
+    buildah_engine(recorder).build(request(tmp_path), run_options(tmp_path))
     work = tmp_path / "work"
     storage = [
         "buildah",
@@ -301,12 +310,41 @@ def test_docker_only_config_fields_are_carried_into_the_oci_image(tmp_path: Path
 
 
 def test_annotations_are_added_to_the_oci_manifest(tmp_path: Path) -> None:
-    backend(Recorder()).build(request(tmp_path, annotations={"b": "2", "a": "1"}))
+    buildah_engine(Recorder()).build(
+        request(tmp_path, annotations={"b": "2", "a": "1"}), run_options(tmp_path)
+    )
     assert ImageLayout.open(tmp_path / "out").image("v1").manifest.annotations == {"a": "1", "b": "2"}
 
 
 def test_nothing_to_carry_leaves_the_pushed_image_as_it_is(tmp_path: Path) -> None:
-    backend(Recorder()).build(request(tmp_path))
+    buildah_engine(Recorder()).build(request(tmp_path), run_options(tmp_path))
     image = ImageLayout.open(tmp_path / "out").image("v1")
     assert "Healthcheck" not in image.config.get("config", {})
     assert "OnBuild" not in image.config.get("config", {})
+
+
+def test_labels_go_to_the_image_config(tmp_path: Path) -> None:
+    argv, _ = buildah_engine(Recorder()).command(
+        request(tmp_path, labels={"org.example.team": "a", "org.example.a": "b"}), run_options(tmp_path)
+    )
+    given = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--label"]
+    assert given == ["org.example.a=b", "org.example.team=a"]
+
+
+def test_more_than_one_platform_per_run_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(BuildError, match="one platform per run"):
+        buildah_engine(Recorder()).command(
+            request(tmp_path, platforms=("linux/amd64", "linux/arm64")), run_options(tmp_path)
+        )
+
+
+def test_identity_capabilities_and_noise() -> None:
+    engine = buildah_engine(Recorder())
+    assert engine.identity().versions() == {"buildah": "1.28.2"}
+    capabilities = engine.capabilities()
+    assert capabilities.engine == "buildah 1.28.2"
+    assert capabilities.secrets
+    assert capabilities.stopsignal
+    assert not capabilities.heredocs
+    assert engine.noise().labels == {"io.buildah.version"}
+    assert engine.varies() == {"environment", "umask"}

@@ -10,39 +10,41 @@ from pathlib import Path
 import pytest
 
 from repro.build import pipeline
-from repro.build.backend import BuildRequest, EngineOutput, ProgressCallback
+from repro.build.engine import BuildRequest, EngineOutput, ProgressCallback, RunOptions
 from repro.cli import main
 from repro.config import Config
 from repro.errors import EXIT_OK, EXIT_USAGE
 from repro.oci.layout import ImageLayout
 from repro.reproduce import verify
-from tests.unit.build.fakes import FakeBackend
+from tests.unit.build.fakes import FakeEngine
 
 DIGEST = "sha256:" + "ab" * 32
 DOCKERFILE = f"FROM busybox@{DIGEST}\nRUN echo hi > /out.txt\n"
 
 
 @dataclass
-class Recording(FakeBackend):
+class Recording(FakeEngine):
     """Also keeps what the engine was given to read: the Dockerfile, the build contexts."""
 
     dockerfiles: list[str] = field(default_factory=list)
     build_context_files: list[dict[str, list[str]]] = field(default_factory=list)
 
-    def build(self, request: BuildRequest, *, progress: ProgressCallback | None = None) -> EngineOutput:
+    def build(
+        self, request: BuildRequest, options: RunOptions, *, progress: ProgressCallback | None = None
+    ) -> EngineOutput:
         self.dockerfiles.append(request.dockerfile.read_text())
         self.build_context_files.append(
             {name: sorted(p.name for p in path.iterdir()) for name, path in request.build_contexts.items()}
         )
-        return super().build(request, progress=progress)
+        return super().build(request, options, progress=progress)
 
 
 @pytest.fixture
 def engine(monkeypatch: pytest.MonkeyPatch) -> Recording:
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")
     fake = Recording()
-    monkeypatch.setattr(pipeline, "default_backend", lambda: fake)
-    monkeypatch.setattr(verify, "default_backend", lambda: fake)
+    monkeypatch.setattr(pipeline, "engines_for", lambda spec, config: [fake])
+    monkeypatch.setattr(verify, "engines_for", lambda spec, config: [fake])
     return fake
 
 
@@ -154,7 +156,7 @@ def test_an_engine_without_build_contexts_refuses_them(
     from repro.build import BuildSpec, build
     from repro.build.capabilities import Capabilities, UnsupportedFeatureError
 
-    class NoContexts(FakeBackend):
+    class NoContexts(FakeEngine):
         def capabilities(self) -> Capabilities:
             return Capabilities(engine="plain 1")
 
@@ -163,5 +165,5 @@ def test_an_engine_without_build_contexts_refuses_them(
     backend = NoContexts()
     spec = BuildSpec(ctx, output=tmp_path / "out", build_contexts={"x": tmp_path})
     with pytest.raises(UnsupportedFeatureError, match="--build-context is not supported by plain 1"):
-        build(spec, config=Config(), backend=backend)
+        build(spec, config=Config(), engine=backend)
     assert backend.requests == []

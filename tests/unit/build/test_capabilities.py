@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from repro.build import BuildSpec, build
-from repro.build.buildah import BuildahBackend
+from repro.build.buildah import BuildahEngine
 from repro.build.capabilities import (
     FEATURES,
     Capabilities,
@@ -22,7 +22,7 @@ from repro.build.mounts import parse_mount, run_mounts
 from repro.config import Config
 from repro.dockerfile import parse
 from repro.errors import EXIT_USAGE, DockerfileError
-from tests.unit.build.fakes import FakeBackend
+from tests.unit.build.fakes import FakeEngine
 
 DIGEST = "sha256:" + "ab" * 32
 BASE = f"busybox@{DIGEST}"
@@ -156,7 +156,7 @@ def test_buildah_declares_what_was_measured() -> None:
     def runner(argv: Sequence[str], **_: object) -> subprocess.CompletedProcess[bytes]:
         return subprocess.CompletedProcess(list(argv), 0, b"buildah version 1.28.2 (image-spec 1.1.0)\n", b"")
 
-    caps = BuildahBackend(runner=runner).capabilities()
+    caps = BuildahEngine(runner=runner).capabilities()
     assert caps.engine == "buildah 1.28.2"
     assert set(caps.supported()) == {
         "secrets",
@@ -176,8 +176,8 @@ def test_build_refuses_before_the_engine_runs(tmp_path: Path, capsys: pytest.Cap
     ctx = tmp_path / "ctx"
     ctx.mkdir()
     (ctx / "Dockerfile").write_text(f"FROM {BASE}\nCOPY <<EOF /greeting\nhello\nEOF\n")
-    backend = FakeBackend()
+    backend = FakeEngine()
     with pytest.raises(UnsupportedFeatureError, match=r"Dockerfile:2: a heredoc \(COPY <<EOF\)"):
-        build(BuildSpec(ctx, output=tmp_path / "out"), config=Config(), backend=backend)
+        build(BuildSpec(ctx, output=tmp_path / "out"), config=Config(), engine=backend)
     assert backend.requests == []
     assert not (tmp_path / "out").exists()

@@ -11,7 +11,7 @@ from repro.build import pipeline
 from repro.cli import main
 from repro.errors import EXIT_NOT_REPRODUCIBLE, EXIT_OK, EXIT_USAGE
 from repro.reproduce import verify
-from tests.unit.build.fakes import FakeBackend
+from tests.unit.build.fakes import FakeEngine
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -25,16 +25,16 @@ def ctx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return directory
 
 
-def use_engine(monkeypatch: pytest.MonkeyPatch, engine: FakeBackend) -> None:
+def use_engine(monkeypatch: pytest.MonkeyPatch, engine: FakeEngine) -> None:
     """Make the CLI build with ``engine``: no buildah runs in unit tests."""
-    monkeypatch.setattr(pipeline, "default_backend", lambda: engine)
-    monkeypatch.setattr(verify, "default_backend", lambda: engine)
+    monkeypatch.setattr(pipeline, "engines_for", lambda spec, config: [engine])
+    monkeypatch.setattr(verify, "engines_for", lambda spec, config: [engine])
 
 
 def test_build_prints_the_digest_and_progress(
     ctx: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    use_engine(monkeypatch, FakeBackend())
+    use_engine(monkeypatch, FakeEngine())
     assert main(["build", str(ctx), "-o", f"oci:{tmp_path / 'out'}:v1"]) == EXIT_OK
     captured = capsys.readouterr()
     assert captured.out.startswith("sha256:")
@@ -45,7 +45,7 @@ def test_build_prints_the_digest_and_progress(
 def test_verify_reproducible(
     ctx: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    use_engine(monkeypatch, FakeBackend())
+    use_engine(monkeypatch, FakeEngine())
     assert main(["verify", str(ctx), "--sequential"]) == EXIT_OK
     captured = capsys.readouterr()
     assert captured.out.startswith("reproducible sha256:")
@@ -56,7 +56,7 @@ def test_verify_reproducible(
 def test_verify_not_reproducible_prints_the_report_and_exits_6(
     ctx: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    use_engine(monkeypatch, FakeBackend(vary=True))
+    use_engine(monkeypatch, FakeEngine(vary=True))
     assert main(["verify", str(ctx), "--sequential"]) == EXIT_NOT_REPRODUCIBLE
     captured = capsys.readouterr()
     assert "DIFFERENT — first differing layer: 0" in captured.out
@@ -73,7 +73,7 @@ def test_verify_not_reproducible_prints_the_report_and_exits_6(
 def test_unknown_scrub_profile_is_refused_before_building(
     ctx: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    engine = FakeBackend()
+    engine = FakeEngine()
     use_engine(monkeypatch, engine)
     assert main(["build", str(ctx), "-o", f"oci:{tmp_path / 'o'}", "--scrub", "apt,nope"]) == EXIT_USAGE
     assert "unknown scrub profile 'nope'" in capsys.readouterr().err
@@ -83,9 +83,9 @@ def test_unknown_scrub_profile_is_refused_before_building(
 def test_diff_of_two_layouts(
     ctx: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    use_engine(monkeypatch, FakeBackend(b"one"))
+    use_engine(monkeypatch, FakeEngine(b"one"))
     assert main(["build", str(ctx), "-o", f"oci:{tmp_path / 'out'}:a"]) == EXIT_OK
-    use_engine(monkeypatch, FakeBackend(b"two"))
+    use_engine(monkeypatch, FakeEngine(b"two"))
     assert main(["build", str(ctx), "-o", f"oci:{tmp_path / 'out'}:b"]) == EXIT_OK
     capsys.readouterr()
     a, b = f"oci:{tmp_path / 'out'}:a", f"oci:{tmp_path / 'out'}:b"

@@ -11,7 +11,7 @@ from repro.build.pipeline import ANNOTATION_EPOCH
 from repro.config import Config
 from repro.oci.layout import ImageLayout
 from repro.reproduce.verify import VARIATIONS, verify
-from tests.unit.build.fakes import FakeBackend
+from tests.unit.build.fakes import FakeEngine
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -27,13 +27,13 @@ def ctx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_build_writes_the_output_and_reports(ctx: Path, tmp_path: Path) -> None:
-    engine = FakeBackend()
+    engine = FakeEngine()
     events: list[BuildEvent] = []
     out = tmp_path / "out"
     result = build(
         BuildSpec(ctx, output=out, tag="v1", build_args={"A": "1"}),
         config=Config(),
-        backend=engine,
+        engine=engine,
         progress=events.append,
     )
     assert ImageLayout.open(out).find("v1").digest == result.digest
@@ -51,7 +51,7 @@ def test_build_writes_the_output_and_reports(ctx: Path, tmp_path: Path) -> None:
     manifest = ImageLayout.open(out).image("v1").manifest
     assert manifest.annotations[ANNOTATION_EPOCH] == "1704067200"
     assert [e.kind for e in events] == ["step", "phase"]
-    assert not request.workdir.exists()  # engine storage is removed
+    assert not engine.runs[0].workdir.exists()  # engine storage is removed
     as_json = result.to_json()
     assert as_json["digest"] == str(result.digest)
     assert as_json["engine"] == {"name": "fake", "version": "0.0"}
@@ -59,8 +59,8 @@ def test_build_writes_the_output_and_reports(ctx: Path, tmp_path: Path) -> None:
 
 def test_build_adds_to_an_existing_layout(ctx: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    first = build(BuildSpec(ctx, output=out, tag="a"), config=Config(), backend=FakeBackend())
-    second = build(BuildSpec(ctx, output=out, tag="b"), config=Config(), backend=FakeBackend(b"other"))
+    first = build(BuildSpec(ctx, output=out, tag="a"), config=Config(), engine=FakeEngine())
+    second = build(BuildSpec(ctx, output=out, tag="b"), config=Config(), engine=FakeEngine(b"other"))
     layout = ImageLayout.open(out)
     assert sorted(layout.tags()) == ["a", "b"]
     assert layout.find("a").digest == first.digest
@@ -68,9 +68,9 @@ def test_build_adds_to_an_existing_layout(ctx: Path, tmp_path: Path) -> None:
 
 
 def test_verify_same_digest_is_reproducible(ctx: Path, tmp_path: Path) -> None:
-    engine = FakeBackend()
+    engine = FakeEngine()
     out = tmp_path / "out"
-    result = verify(BuildSpec(ctx, output=out), config=Config(), backend=engine, concurrent=True)
+    result = verify(BuildSpec(ctx, output=out), config=Config(), engines=[engine], concurrent=True)
     assert result.reproducible
     assert result.builds[0].digest == result.builds[1].digest
     assert ImageLayout.open(out).find("latest").digest == result.digest
@@ -79,10 +79,10 @@ def test_verify_same_digest_is_reproducible(ctx: Path, tmp_path: Path) -> None:
     first, second = engine.requests
     assert first.context != second.context != ctx.resolve()
     assert engine.context_files == [["Dockerfile", "data.txt"]] * 2
-    environments = sorted(sorted(r.environment.items()) for r in engine.requests)
+    environments = sorted(sorted(r.environment.items()) for r in engine.runs)
     assert environments == sorted(sorted(v.environment.items()) for v in VARIATIONS)
-    assert {r.umask for r in engine.requests} == {0o022, 0o002}
-    assert first.workdir != second.workdir
+    assert {r.umask for r in engine.runs} == {0o022, 0o002}
+    assert engine.runs[0].workdir != engine.runs[1].workdir
 
 
 def test_verify_copies_only_what_dockerignore_lets_through(ctx: Path, tmp_path: Path) -> None:
@@ -90,8 +90,8 @@ def test_verify_copies_only_what_dockerignore_lets_through(ctx: Path, tmp_path: 
     (ctx / "node_modules" / "big" / "index.js").write_text("x" * 10_000)
     (ctx / "debug.log").write_text("log")
     (ctx / ".dockerignore").write_text("node_modules\n*.log\nDockerfile\n")
-    engine = FakeBackend()
-    verify(BuildSpec(ctx), config=Config(), backend=engine, concurrent=False)
+    engine = FakeEngine()
+    verify(BuildSpec(ctx), config=Config(), engines=[engine], concurrent=False)
     # the Dockerfile and the ignore file go along (the engine reads them), nothing ignored does
     assert engine.context_files == [[".dockerignore", "Dockerfile", "data.txt"]] * 2
 
@@ -99,7 +99,7 @@ def test_verify_copies_only_what_dockerignore_lets_through(ctx: Path, tmp_path: 
 def test_verify_different_digests_is_not_reproducible_and_writes_nothing(ctx: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = verify(
-        BuildSpec(ctx, output=out), config=Config(), backend=FakeBackend(vary=True), concurrent=False
+        BuildSpec(ctx, output=out), config=Config(), engines=[FakeEngine(vary=True)], concurrent=False
     )
     assert not result.reproducible
     assert not out.exists()

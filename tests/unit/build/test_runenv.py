@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from repro.build.backend import BuildEvent
+from repro.build.engine import BuildEvent
 from repro.build.pipeline import _without_declaration
 from repro.build.runenv import CA_VARIABLES, declare_args, run_variables
 from repro.dockerfile import parse

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from repro.build import BuildSpec, build
-from repro.build.backend import BuildSecret
-from repro.build.buildah import BuildahBackend
+from repro.build.buildah import BuildahEngine
+from repro.build.engine import BuildSecret, RunOptions
 from repro.build.secrets import SecretError, check_secrets, parse_secret, parse_secrets
 from repro.config import Config
 from repro.dockerfile import parse
-from tests.unit.build.fakes import FakeBackend
+from tests.unit.build.fakes import FakeEngine
 
 BASE = "busybox@sha256:" + "ab" * 32
 
@@ -102,15 +102,15 @@ def test_the_engine_gets_the_secret_by_reference_never_its_value(tmp_path: Path)
     source = tmp_path / "token"
     source.write_text("s3cr3t-value\n")
     secrets = (BuildSecret("tok", source=source), BuildSecret("env", env="SOME_VAR"))
-    backend = FakeBackend()
+    backend = FakeEngine()
     with pytest.raises(SecretError, match="requires secret"):
-        build(BuildSpec(ctx, output=tmp_path / "out"), config=Config(), backend=backend)
+        build(BuildSpec(ctx, output=tmp_path / "out"), config=Config(), engine=backend)
     assert backend.requests == []
     spec = BuildSpec(ctx, output=tmp_path / "out", secrets=secrets[:1])
-    build(spec, config=Config(), backend=backend)
+    build(spec, config=Config(), engine=backend)
     assert backend.requests[0].secrets == secrets[:1]
-    argv, _ = BuildahBackend().command(
-        dataclasses.replace(backend.requests[0], secrets=secrets, workdir=tmp_path / "w")
+    argv, _ = BuildahEngine().command(
+        dataclasses.replace(backend.requests[0], secrets=secrets), RunOptions(workdir=tmp_path / "w")
     )
     assert argv[argv.index("--secret") : argv.index("--secret") + 4] == [
         "--secret",

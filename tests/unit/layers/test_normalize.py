@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from repro import __version__
+from repro.build.engines import engine_noise
 from repro.digest import Digest
 from repro.errors import ImageError, UsageError
 from repro.layers.normalize import NormalizeResult, normalize_layout
@@ -102,6 +103,7 @@ def app_layer(clock: str = "12:00:01") -> bytes:
 def normalize(src: Path | ImageLayout, dest: Path, **kwargs: Any) -> NormalizeResult:
     kwargs.setdefault("tag", "latest")
     kwargs.setdefault("source_date_epoch", EPOCH)
+    kwargs.setdefault("noise", engine_noise())
     return normalize_layout(src, dest, **kwargs)
 
 

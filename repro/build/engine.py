@@ -1,15 +1,19 @@
 """The interface every build engine implements, and the values that cross it.
 
-A backend turns a :class:`BuildRequest` (context, Dockerfile, epoch, registries…) into an
-OCI image layout on disk and reports an :class:`EngineOutput`. It knows nothing about
-normalisation or verification: :func:`repro.build.build` adds those and returns a
-:class:`BuildResult`. A new engine is a new module with a class that satisfies
-:class:`Backend`.
+An engine turns a portable :class:`BuildRequest` (context, Dockerfile, target, build
+arguments, platforms, secrets, labels, epoch, registries) into an OCI image layout on
+disk and reports an :class:`EngineOutput` naming itself (:class:`EngineIdentity`). How it
+runs is its own business: a local process (buildah) honours the :class:`RunOptions` of
+the run (private work directory, environment, umask); a daemon (Docker) takes its own
+settings when it is created. It knows nothing about normalisation or verification:
+:func:`repro.build.build` adds those and returns a :class:`BuildResult`.
+
+A new engine is one module with a class that satisfies :class:`Engine`, one entry in
+:data:`repro.build.engines.ENGINES`, and its tests.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +24,7 @@ from repro.digest import Digest
 
 if TYPE_CHECKING:
     from repro.build.capabilities import Capabilities
+    from repro.layers.noise import EngineNoise
 
 
 def _frozen(mapping: Mapping[str, str]) -> Mapping[str, str]:
@@ -38,8 +43,8 @@ class RegistrySettings:
 
 @dataclass(frozen=True)
 class BuildSecret:
-    """A secret a ``RUN --mount=type=secret,id=ID`` step may read: the file ``source`` or
-    the environment variable ``env`` of the process that starts the build."""
+    """A secret a ``RUN --mount=type=secret,id=ID`` step may read: from the file ``source``
+    or the environment variable ``env`` of the process that starts the build."""
 
     id: str
     source: Path | None = None
@@ -48,12 +53,11 @@ class BuildSecret:
 
 @dataclass(frozen=True)
 class BuildRequest:
-    """One build, fully specified: the same request must give the same image.
+    """One build, fully specified and engine-independent: the same request must give the
+    same image on every engine that can build it.
 
-    ``workdir`` is a private, empty directory the backend may fill (storage, generated
-    configuration); the caller removes it. ``environment`` adds variables to the
-    engine's environment (verify varies ``TZ``, ``LANG``, ``LC_ALL`` through it) and
-    ``umask`` sets the engine's umask (None: inherit).
+    ``platforms`` empty means the engine's own platform. ``labels`` are added to the image
+    config, ``annotations`` to the manifest.
     """
 
     context: Path
@@ -61,15 +65,12 @@ class BuildRequest:
     output: Path
     tag: str
     source_date_epoch: int
-    workdir: Path
     target: str | None = None
     build_args: Mapping[str, str] = field(default_factory=dict)
-    platform: str | None = None
+    platforms: tuple[str, ...] = ()
+    annotations: Mapping[str, str] = field(default_factory=dict)
     registries: tuple[RegistrySettings, ...] = ()
     auth_file: Path | None = None
-    environment: Mapping[str, str] = field(default_factory=dict)
-    umask: int | None = None
-    annotations: Mapping[str, str] = field(default_factory=dict)
     timeout: float | None = None
     #: A CA bundle to mount read-only at :data:`repro.layers.leftovers.CA_BUNDLE_MOUNT` in
     #: RUN steps (never into a layer); the variables pointing at it come as build args.
@@ -83,8 +84,58 @@ class BuildRequest:
         object.__setattr__(self, "labels", _frozen(self.labels))
         object.__setattr__(self, "build_contexts", MappingProxyType(dict(self.build_contexts)))
         object.__setattr__(self, "build_args", _frozen(self.build_args))
-        object.__setattr__(self, "environment", _frozen(self.environment))
         object.__setattr__(self, "annotations", _frozen(self.annotations))
+
+    @property
+    def platform(self) -> str | None:
+        """The one platform asked for (None: the engine's own)."""
+        return self.platforms[0] if self.platforms else None
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How one run of a local engine process is set up (verify varies these).
+
+    ``workdir`` is a private, empty directory the engine may fill (storage, generated
+    configuration); the caller removes it. ``environment`` adds variables to the engine
+    process's environment and ``umask`` sets its umask (None: inherit). An engine whose
+    builds run elsewhere (a daemon) cannot vary the build's environment through them and
+    says so in :meth:`Engine.varies`.
+    """
+
+    workdir: Path
+    environment: Mapping[str, str] = field(default_factory=dict)
+    umask: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "environment", _frozen(self.environment))
+
+
+@dataclass(frozen=True)
+class EngineIdentity:
+    """Which engine built an image: ``name`` and ``version`` (``buildah``, ``1.28.2``) and,
+    for an engine made of parts, each part's version (``{"docker": "20.10.24",
+    "buildkit": "v0.8.2"}``). Taken from the engine's own output, never assumed."""
+
+    name: str
+    version: str
+    components: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "components", _frozen(self.components))
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version}"
+
+    def versions(self) -> dict[str, str]:
+        """Every part's version by name, the engine itself first (provenance records these)."""
+        return {self.name: self.version, **self.components}
+
+    def to_json(self) -> dict[str, Any]:
+        obj: dict[str, Any] = {"name": self.name, "version": self.version}
+        if self.components:
+            obj["components"] = dict(self.components)
+        return obj
 
 
 EventKind = Literal["step", "output", "phase"]
@@ -114,36 +165,14 @@ class BuildEvent:
 
 ProgressCallback = Callable[[BuildEvent], None]
 
-# buildah prints "STEP 2/5: COPY a /a", prefixed with "[1/2] " in a multi-stage build.
-_STEP_RE = re.compile(r"^(?:\[(\d+)/(\d+)\] )?STEP (\d+)/(\d+): (.*)$")
-
-
-def parse_step(line: str, elapsed: float) -> BuildEvent | None:
-    """The step event a ``STEP n/m: …`` line announces, else None."""
-    match = _STEP_RE.match(line)
-    if match is None:
-        return None
-    stage, stages, step, steps, instruction = match.groups()
-    return BuildEvent(
-        kind="step",
-        text=line,
-        elapsed=elapsed,
-        stage=int(stage or 1),
-        stages=int(stages or 1),
-        step=int(step),
-        steps=int(steps),
-        instruction=instruction,
-    )
-
 
 @dataclass(frozen=True)
 class EngineOutput:
-    """What a backend made: an OCI layout (not yet normalised) and how."""
+    """What an engine made: an OCI layout (not yet normalised), by whom and how."""
 
     layout: Path
     tag: str
-    engine: str
-    engine_version: str
+    engine: EngineIdentity
     duration: float
     command: tuple[str, ...]
     steps: int
@@ -163,8 +192,7 @@ class BuildResult:
     tag: str
     source_date_epoch: int
     epoch_source: str
-    engine: str
-    engine_version: str
+    engine: EngineIdentity
     duration: float
     scrubbed: tuple[str, ...] = ()
     scrub_profiles: tuple[str, ...] = ()
@@ -186,7 +214,7 @@ class BuildResult:
             "reference": self.reference,
             "source_date_epoch": self.source_date_epoch,
             "epoch_source": self.epoch_source,
-            "engine": {"name": self.engine, "version": self.engine_version},
+            "engine": self.engine.to_json(),
             "duration_seconds": round(self.duration, 3),
             "scrub_profiles": list(self.scrub_profiles),
             "scrubbed": list(self.scrubbed),
@@ -195,21 +223,32 @@ class BuildResult:
         }
 
 
-class Backend(Protocol):
+class Engine(Protocol):
     """A container build engine."""
 
-    #: The engine's name, e.g. ``buildah``.
+    #: The engine's registry name, e.g. ``buildah``.
     name: str
 
-    def version(self) -> str:
-        """The engine's version (``1.28.2``); raises BuildError when it is not usable."""
+    def identity(self) -> EngineIdentity:
+        """Name and versions, asked of the engine; raises BuildError when it is not usable."""
         ...
 
     def capabilities(self) -> Capabilities:
-        """The Dockerfile features this engine builds faithfully (checked before any build)."""
+        """The Dockerfile features this engine builds faithfully."""
         ...
 
-    def build(self, request: BuildRequest, *, progress: ProgressCallback | None = None) -> EngineOutput:
+    def noise(self) -> EngineNoise:
+        """What this engine writes about itself into an image (never user content), for the
+        normaliser to remove."""
+        ...
+
+    def varies(self) -> frozenset[str]:
+        """Which :class:`RunOptions` settings reach the build (``environment``, ``umask``)."""
+        ...
+
+    def build(
+        self, request: BuildRequest, options: RunOptions, *, progress: ProgressCallback | None = None
+    ) -> EngineOutput:
         """Build ``request`` into ``request.output`` (an OCI layout tagged ``request.tag``).
 
         Raises :class:`~repro.errors.BuildError` when the build fails.
