@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEB_PACKAGES := buildah skopeo umoci docker-registry mmdebstrap busybox-static \
-                apache2-utils openssl ca-certificates apt-cacher-ng
+                apache2-utils openssl ca-certificates apt-cacher-ng docker.io
 PYTEST_ARGS ?=
 
 .PHONY: test lint demo deps emulation venv js bench clean format

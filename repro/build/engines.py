@@ -1,7 +1,7 @@
 """The registry of build engines: which names exist, which one a build uses, and making it.
 
     >>> engine_names()
-    ('buildah',)
+    ('buildah', 'docker')
     >>> choose_engine_names((), config=Config())
     ('buildah',)
 
@@ -34,6 +34,7 @@ DEFAULT_ENGINE: Final = "buildah"
 #: Engine name -> ``module:Class``, imported only when that engine is used.
 ENGINES: Final[Mapping[str, str]] = {
     "buildah": "repro.build.buildah:BuildahEngine",
+    "docker": "repro.build.docker:DockerEngine",
 }
 
 

@@ -14,7 +14,10 @@ if TYPE_CHECKING:
 
 #: Flag destination -> (engine, setting): a flag given on the command line wins over
 #: ``[tool.repro.engines.ENGINE]``.
-_ENGINE_SETTING_FLAGS: dict[str, tuple[str, str]] = {}
+_ENGINE_SETTING_FLAGS: dict[str, tuple[str, str]] = {
+    "docker_host": ("docker", "host"),
+    "builder": ("docker", "builder"),
+}
 
 
 def add_engine_options(command: argparse.ArgumentParser, *, pair: bool = False) -> None:
@@ -33,6 +36,17 @@ def add_engine_options(command: argparse.ArgumentParser, *, pair: bool = False) 
             metavar="A,B",
             help="build once with each of two engines and compare (e.g. buildah,docker)",
         )
+    command.add_argument(
+        "--docker-host",
+        metavar="URL",
+        help="docker engine: the daemon, unix:///PATH, tcp://HOST:PORT (TLS from DOCKER_TLS_VERIFY "
+        "and DOCKER_CERT_PATH) or ssh://[USER@]HOST (default: DOCKER_HOST, else the docker context)",
+    )
+    command.add_argument(
+        "--builder",
+        metavar="NAME",
+        help="docker engine: the buildx builder to build on (needs the buildx plugin)",
+    )
 
 
 def engine_names_arg(args: argparse.Namespace) -> tuple[str, ...]:

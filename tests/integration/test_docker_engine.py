@@ -1,0 +1,87 @@
+"""``repro build/verify --engine docker`` against Docker Engines of the test bed: one on a
+unix socket, and the same daemon over ``tcp://`` with TLS client certificates, standing in
+for a remote builder."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devtools.testbed import BaseImages
+from devtools.testbed.dockerd import DOCKER_CLIENT, DOCKER_PROGRAMS, RunningDockerDaemon, start_docker_daemon
+from repro.cli import main
+from repro.errors import EXIT_BUILD, EXIT_OK
+from repro.oci.layout import ImageLayout
+from tests.integration.assets import make_context
+from tests.programs import require_programs
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+EPOCH = 1704067200
+
+
+@pytest.fixture(scope="session")
+def docker_daemon(testbed_dir: Path) -> Iterator[RunningDockerDaemon]:
+    """A dockerd with its own state, a unix socket and a TLS listener; stopped at the end."""
+    require_programs(*DOCKER_PROGRAMS)
+    with start_docker_daemon(testbed_dir / "dockerd", tls=True) as daemon:
+        yield daemon
+
+
+@pytest.fixture
+def images(base_images: BaseImages, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> BaseImages:
+    monkeypatch.setenv("REPRO_INSECURE_REGISTRIES", base_images.host)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(EPOCH))
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    # The daemon has no bridge network: RUN steps use the host's.
+    config = tmp_path / "repro.toml"
+    config.write_text(f'[engines.docker]\nnetwork = "host"\nclient = "{DOCKER_CLIENT}"\n')
+    monkeypatch.setenv("REPRO_CONFIG", str(config))
+    return base_images
+
+
+def test_build_and_verify_with_docker_on_a_local_socket(
+    docker_daemon: RunningDockerDaemon, images: BaseImages, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ctx = make_context("busybox-app", tmp_path / "ctx", images)
+    out = tmp_path / "out"
+    argv = ["build", str(ctx), "--engine", "docker", "--docker-host", docker_daemon.unix_host]
+    assert main([*argv, "-o", f"oci:{out}:app", "--json"]) == EXIT_OK
+    result = json.loads(capsys.readouterr().out)
+    assert result["engine"]["name"] == "docker"
+    assert result["engine"]["components"]["buildkit"].startswith("embedded in docker 20.10")
+    image = ImageLayout.open(out).image("app")
+    assert str(image.digest) == result["digest"]
+    assert image.config["config"]["Labels"] == {"org.opencontainers.image.title": "greet"}
+    assert not {"container", "container_config", "docker_version"} & image.config.keys()
+
+    verify = ["verify", str(ctx), "--engine", "docker", "--docker-host", docker_daemon.unix_host, "--json"]
+    assert main(verify) == EXIT_OK
+    verified = json.loads(capsys.readouterr().out)
+    assert verified["reproducible"] is True
+    assert verified["digest"] == result["digest"]  # the same image as the single build
+
+
+def test_a_remote_daemon_over_tls(
+    docker_daemon: RunningDockerDaemon,
+    images: BaseImages,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ctx = make_context("busybox-app", tmp_path / "ctx", images)
+    assert docker_daemon.tcp_host is not None
+    # Without the client certificate the daemon refuses: the build fails, nothing is written.
+    argv = ["build", str(ctx), "--engine", "docker", "--docker-host", docker_daemon.tcp_host]
+    assert main([*argv, "-o", f"oci:{tmp_path / 'refused'}"]) == EXIT_BUILD
+    assert not (tmp_path / "refused").exists()
+    capsys.readouterr()
+    for name, value in docker_daemon.environment(tls=True).items():
+        monkeypatch.setenv(name, value)
+    assert (
+        main(["build", str(ctx), "--engine", "docker", "-o", f"oci:{tmp_path / 'out'}", "--json"]) == EXIT_OK
+    )
+    assert json.loads(capsys.readouterr().out)["engine"]["name"] == "docker"
