@@ -1,0 +1,3 @@
+import sys
+
+print("hello from", sys.version.split()[0])
