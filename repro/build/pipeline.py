@@ -50,6 +50,7 @@ from repro.errors import ImageError, ReferenceFormatError, UsageError
 from repro.layers.noise import NO_NOISE, EngineNoise
 from repro.layers.scrub import resolve_profiles
 from repro.oci.layout import ImageLayout
+from repro.platform import parse_platforms
 from repro.process import Runner, run
 from repro.reference import parse_reference
 
@@ -172,6 +173,24 @@ def docker_auth_file(environ: Mapping[str, str] | None = None) -> Path | None:
     return path if path.is_file() else None
 
 
+def build_platforms(spec: BuildSpec) -> tuple[str, ...]:
+    """The one platform ``--platform`` names, normalised (empty: the engine's own).
+
+    A comma list is refused rather than handed to an engine, which would build one of
+    the platforms and say nothing about the others.
+    """
+    if not spec.platform:
+        return ()
+    platforms = parse_platforms(spec.platform)
+    if len(platforms) > 1:
+        names = ", ".join(str(platform) for platform in platforms)
+        raise UsageError(
+            f"--platform {spec.platform}: repro builds one platform per image, got {names}",
+            hint="build and release each platform on its own: --platform OS/ARCH",
+        )
+    return (str(platforms[0]),)
+
+
 def prepare(spec: BuildSpec, *, config: Config, runner: Runner = run) -> Prepared:
     """Parse and check the Dockerfile and pick the epoch; refuse unpinned images.
 
@@ -189,6 +208,7 @@ def prepare(spec: BuildSpec, *, config: Config, runner: Runner = run) -> Prepare
         parse(dockerfile.read_bytes(), filename=str(spec.dockerfile_path)), spec.build_args
     )
     resolve_profiles(spec.scrub)  # an unknown profile is a usage error before any build
+    build_platforms(spec)  # a malformed or multi-platform --platform is refused before any build
     ca_bundle = spec.ca_bundle if spec.ca_bundle is not None else config.ca_bundle
     if ca_bundle is not None and not ca_bundle.is_file():
         raise UsageError(f"--ca-bundle {ca_bundle}: no such file", hint="name a PEM file of CA certificates")
@@ -362,7 +382,7 @@ def run_build(
         source_date_epoch=epoch.value,
         target=spec.target,
         build_args={**spec.build_args, **variables},
-        platforms=(spec.platform,) if spec.platform else (),
+        platforms=build_platforms(spec),
         secrets=spec.secrets,
         registries=prepared.registries,
         auth_file=prepared.auth_file,

@@ -109,3 +109,24 @@ def test_verify_different_digests_is_not_reproducible_and_writes_nothing(ctx: Pa
     paths = [entry.path for entry in result.diff.layers[0].entries]
     assert paths == ["out.txt"]
     assert result.to_json()["digest"] is None
+
+
+def test_a_platform_list_is_refused_before_any_build(ctx: Path, tmp_path: Path) -> None:
+    from repro.errors import UsageError
+
+    engine = FakeEngine()
+    with pytest.raises(UsageError, match="one platform per image, got linux/amd64, linux/arm64"):
+        build(
+            BuildSpec(ctx, output=tmp_path / "out", platform="linux/amd64,linux/arm64"),
+            config=Config(),
+            engine=engine,
+        )
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(UsageError, match="one platform per image"):
+        verify(BuildSpec(ctx, platform="linux/amd64, linux/arm64/v8"), config=Config(), engines=[engine])
+
+
+def test_one_platform_reaches_the_engine_normalised(ctx: Path, tmp_path: Path) -> None:
+    engine = FakeEngine()
+    build(BuildSpec(ctx, output=tmp_path / "out", platform="Linux/AMD64"), config=Config(), engine=engine)
+    assert [request.platforms for request in engine.requests] == [("linux/amd64",)]
