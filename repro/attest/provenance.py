@@ -2,9 +2,10 @@
 
 The source is read from the build context, never assumed: the git commit checked out
 (with the remote's URL, credentials stripped, when there is one), whether the work tree
-inside the context differs from that commit, and the in-toto ``dirHash`` of the context
-directory as it was built. A dirty work tree is refused by ``repro release`` unless
-``--allow-dirty``, and then the provenance says so.
+inside the context differs from that commit, and the in-toto ``dirHash`` of what the
+build was sent of the context (the files its ``.dockerignore`` lets through). A dirty
+work tree is refused by ``repro release`` unless ``--allow-dirty``, and then the
+provenance says so.
 
     source = inspect_source(Path("app"))
     source.git.dirty if source.git else None   # tracked changes or untracked files?
@@ -13,7 +14,9 @@ directory as it was built. A dirty work tree is refused by ``repro release`` unl
 ``dirHash`` is in-toto's digest of a file tree (Go's dirhash ``Hash1`` in hex): the
 SHA-256 of the lines ``<sha256 of the file>  <path>\\n`` of every regular file, sorted
 by path, the same as ``find . -type f | cut -c3- | LC_ALL=C sort | xargs -r sha256sum |
-sha256sum`` run in the context without its ``.git``.
+sha256sum`` run in a copy of the context without its ``.git`` and without what its
+``.dockerignore`` (or ``.containerignore``) leaves out; the ignore file itself counts,
+as it decides what is built.
 """
 
 from __future__ import annotations
@@ -67,24 +70,33 @@ class SourceState:
 
 
 def context_dir_hash(context: Path, *, exclude: Iterable[Path] = ()) -> BuildContext:
-    """The in-toto ``dirHash`` of the regular files under ``context``.
+    """The in-toto ``dirHash`` of the regular files of ``context`` that a build is sent.
 
-    ``.git`` directories and the paths in ``exclude`` (repro's own outputs, when they are
-    inside the context) are left out; symbolic links are not followed and not hashed,
-    like ``find -type f``.
+    Files the context's ``.dockerignore`` leaves out are not hashed (changing them changes
+    nothing that is built); ``.git`` directories and the paths in ``exclude`` (repro's own
+    outputs, when they are inside the context) are left out too; symbolic links are not
+    followed and not hashed, like ``find -type f``.
     """
+    from repro.build.dockerignore import IGNORE_FILES, DockerIgnore, included_files, read_ignore_file
+
     root = context.resolve()
     skipped = {p.resolve() for p in exclude}
+    # .git is never hashed (it changes with every commit); last pattern wins, so it is
+    # left out whatever exceptions the ignore file has, and never walked.
+    ignore = read_ignore_file(root)
+    ignore = DockerIgnore(ignore.patterns + DockerIgnore.parse(".git\n**/.git\n").patterns)
+    sent = set(included_files(root, ignore))
+    # The ignore file decides what is sent, so its text is part of what was built.
+    sent.update(name for name in IGNORE_FILES if (root / name).is_file())
     files: list[tuple[bytes, str]] = []
-    for directory, dirnames, filenames in os.walk(root, followlinks=False):
-        here = Path(directory)
-        dirnames[:] = sorted(d for d in dirnames if d != ".git" and (here / d) not in skipped)
-        for name in filenames:
-            path = here / name
-            if path in skipped or not path.is_file() or path.is_symlink():
-                continue
-            relative = path.relative_to(root).as_posix()
-            files.append((os.fsencode(relative), _file_sha256(path)))
+    for relative in sent:
+        path = root / relative
+        parts = relative.split("/")
+        if ".git" in parts or path.is_symlink() or not path.is_file():
+            continue
+        if path in skipped or any(parent in skipped for parent in path.parents):
+            continue
+        files.append((os.fsencode(relative), _file_sha256(path)))
     summary = hashlib.sha256()
     for relative_bytes, digest in sorted(files):
         summary.update(f"{digest}  ".encode() + relative_bytes + b"\n")

@@ -132,6 +132,60 @@ def test_the_dir_hash_is_in_totos_computed_by_coreutils(repo: Path, tmp_path: Pa
     assert context_dir_hash(context).dir_hash != ours.dir_hash
 
 
+def test_the_dir_hash_covers_only_what_dockerignore_lets_through(tmp_path: Path) -> None:
+    context = tmp_path / "ctx"
+    (context / "node_modules" / "pkg").mkdir(parents=True)
+    (context / "logs").mkdir()
+    (context / "Dockerfile").write_text("FROM scratch\nCOPY . /\n")
+    (context / "app.py").write_text("print('v1')\n")
+    (context / "notes.log").write_text("local notes\n")
+    (context / "keep.log").write_text("shipped\n")
+    (context / "node_modules" / "pkg" / "index.js").write_text("1\n")
+    (context / "logs" / "today.txt").write_text("x\n")
+    (context / ".dockerignore").write_text("node_modules\n*.log\n!keep.log\nlogs/\n")
+    before = context_dir_hash(context)
+    # Dockerfile, app.py, keep.log and the ignore file itself: what a build is sent.
+    assert before.files == 4
+
+    # An ignored file's change is not part of what was built.
+    (context / "notes.log").write_text("changed notes\n")
+    (context / "node_modules" / "pkg" / "index.js").write_text("2\n")
+    (context / "logs" / "new.txt").write_text("y\n")
+    assert context_dir_hash(context) == before
+
+    # An included file's change is.
+    (context / "keep.log").write_text("shipped, changed\n")
+    after = context_dir_hash(context)
+    assert after.dir_hash != before.dir_hash
+    (context / "keep.log").write_text("shipped\n")
+    assert context_dir_hash(context) == before
+    (context / "app.py").write_text("print('v2')\n")
+    assert context_dir_hash(context).dir_hash != before.dir_hash
+    (context / "app.py").write_text("print('v1')\n")
+
+    # So is the ignore file: it decides what is sent.
+    (context / ".dockerignore").write_text("node_modules\n*.log\nlogs/\n")
+    changed = context_dir_hash(context)
+    assert changed.files == 3
+    assert changed.dir_hash != before.dir_hash
+
+    # The reference pipeline, run on exactly what the ignore file lets through.
+    (context / ".dockerignore").write_text("node_modules\n*.log\n!keep.log\nlogs/\n")
+    copy = tmp_path / "sent"
+    copy.mkdir()
+    for name in ("Dockerfile", "app.py", "keep.log", ".dockerignore"):
+        shutil.copy2(context / name, copy / name)
+    reference = subprocess.run(  # noqa: S602 (the documented reference pipeline, fixed text)
+        "find . -type f | cut -c3- | LC_ALL=C sort | xargs -r sha256sum | sha256sum | cut -f1 -d' '",
+        shell=True,
+        cwd=copy,
+        check=True,
+        capture_output=True,
+        env={**os.environ, "LC_ALL": "C"},
+    )
+    assert context_dir_hash(context).dir_hash == reference.stdout.decode().strip()
+
+
 def test_provenance_says_dirty_and_what_was_built() -> None:
     source = SourceContext(None, "c" * 40, dirty=True, changed=("app/a.txt",))
     state = context_dir_hash(Path(__file__).parent / "golden")
