@@ -23,6 +23,7 @@ from repro.cli.build import _add_build_commands
 from repro.cli.completion import _add_completion_command
 from repro.cli.doctor import _add_doctor_command
 from repro.cli.pin import _add_pin_commands
+from repro.cli.plan import _add_plan_command
 from repro.cli.policy import _add_policy_commands
 from repro.cli.push import _add_push_command
 from repro.cli.release import _add_release_command
@@ -70,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_attest_commands(commands)
     _add_policy_commands(commands)
     _add_release_command(commands)
+    _add_plan_command(commands)
     _add_doctor_command(commands)
     _add_completion_command(commands)
     for command_parser in _command_parsers(parser):

@@ -162,3 +162,35 @@ def test_bad_inputs_fail_with_an_error_annotation(
     run = run_action({**inputs, "install": "false"}, tmp_path)
     assert run.code != 0
     assert f"::error::{message}" in run.stdout
+
+
+def test_plan_sets_the_matrix_output(tmp_path: Path) -> None:
+    import json
+
+    project = tmp_path / "project"
+    for name in ("api", "web"):
+        (project / name).mkdir(parents=True)
+        (project / name / "Dockerfile").write_text(f"FROM registry.example/base:1@{DIGEST}\n")
+    inputs = {"command": "plan", "path": str(project), "image": "ghcr.io/acme/{name}:1.0", "install": "false"}
+    run = run_action(inputs, tmp_path)
+    assert run.code == 0, run.stdout
+    matrix = json.loads(run.outputs["matrix"])
+    assert [
+        (e["image"], Path(e["dockerfile"]).relative_to(project).as_posix()) for e in matrix["include"]
+    ] == [
+        ("ghcr.io/acme/api:1.0", "api/Dockerfile"),
+        ("ghcr.io/acme/web:1.0", "web/Dockerfile"),
+    ]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (tmp_path / "runner-temp").rename(tmp_path / "runner-temp-1")
+    assert run_action({"command": "plan", "path": str(empty), "install": "false"}, tmp_path).code == 9
+
+
+def test_release_passes_the_dockerfile_input(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    inputs = {"command": "release", "path": str(project), "image": "app:1", "install": "false"}
+    run = run_action({**inputs, "dockerfile": str(project / "Dockerfile.missing")}, tmp_path)
+    assert run.code != 0
+    assert "Dockerfile.missing" in run.stdout

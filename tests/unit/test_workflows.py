@@ -48,3 +48,26 @@ def test_only_the_release_gate_may_mint_an_oidc_token() -> None:
                 assert granted == "write", name
             else:
                 assert granted is None, f"{path.name}:{name} does not sign anything"
+
+
+def test_the_matrix_example_releases_what_repro_plan_lists(tmp_path: Path) -> None:
+    """examples/workflows/release-matrix.yml: the plan job's matrix keys are the ones
+    `repro plan` writes, and its inputs are ones the action declares."""
+    from repro.pin.plan import plan_releases
+
+    workflow = load(repo_root() / "examples" / "workflows" / "release-matrix.yml")
+    assert workflow["permissions"] == {"contents": "read"}
+    action_inputs = set(yaml.safe_load((repo_root() / "action.yml").read_text())["inputs"])
+    for step in steps(workflow):
+        if step.get("uses") == "./":
+            assert set(step["with"]) <= action_inputs
+        elif "uses" in step:
+            assert PINNED.match(step["uses"]), step["uses"]
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "Dockerfile").write_text("FROM busybox\n")
+    keys = set(plan_releases([tmp_path]).matrix()["include"][0])
+    release = workflow["jobs"]["release"]
+    used = set(re.findall(r"matrix\.(\w+)", yaml.safe_dump(release)))
+    assert used
+    assert used <= keys
+    assert "fromJSON(needs.plan.outputs.matrix)" in release["strategy"]["matrix"]
