@@ -3,9 +3,10 @@
 :func:`explain` turns the raw differences :func:`repro.reproduce.diff.diff_images` finds into
 :class:`Culprit` values: which paths, which layer, which instruction (``file:line``), what
 differs, why, and what to change. Files that many builds leave behind (apt and dpkg logs,
-apt caches, ``ldconfig``'s aux-cache, ``.pyc`` files, npm caches, machine IDs, …) are
-recognised by path; files whose content is a date, times the engine did not clamp,
-owners, modes and the image config's own fields by what differs.
+apt caches, ``ldconfig``'s aux-cache, ``.pyc`` files, npm and Go caches, Java's trust
+store, machine IDs, …) are recognised by path; files whose content is a date or the build
+container's hostname, times the engine did not clamp, owners, modes and the image config's
+own fields by what differs.
 
 A summary reads like::
 
@@ -127,6 +128,23 @@ def _looks_like_time(sample: bytes | None) -> bool:
     return any(regex.search(text) for regex in _TIMESTAMP_RES)
 
 
+#: A build container's hostname: buildah names it after the container id (12 hex digits),
+#: new in every build. BuildKit's is the constant "buildkitsandbox".
+_CONTAINER_HOSTNAME_RE = re.compile(rb"(?<![0-9a-f])[0-9a-f]{12}(?![0-9a-f])")
+
+
+def _records_hostname(entry: EntryDiff) -> bool:
+    """Whether the two contents differ only in a container-id-shaped word (the hostname)."""
+    if "content" not in entry.aspects or entry.a is None or entry.b is None:
+        return False
+    a, b = entry.a.sample, entry.b.sample
+    if a is None or b is None or a == b:
+        return False
+    if not (_CONTAINER_HOSTNAME_RE.search(a) and _CONTAINER_HOSTNAME_RE.search(b)):
+        return False
+    return _CONTAINER_HOSTNAME_RE.sub(b"HOST", a) == _CONTAINER_HOSTNAME_RE.sub(b"HOST", b)
+
+
 def _has(aspect: str) -> Callable[[EntryDiff], bool]:
     def matches(entry: EntryDiff) -> bool:
         return aspect in entry.aspects
@@ -235,6 +253,28 @@ _CONTENT_RULES: tuple[_Rule, ...] = (
         run="export SOURCE_DATE_EPOCH before useradd in {run} (shadow honours it)",
     ),
     _Rule(
+        culprit="java-cacerts",
+        cause=(
+            "ca-certificates-java writes Java's trust store when the JDK is installed, a keystore "
+            "holding the install time and random salts"
+        ),
+        matches=_path(r"^etc/ssl/certs/java/cacerts$"),
+        run=(
+            "install the JDK in a base image built once and pinned by digest (repro pin) "
+            "instead of in {run}, or rm {it} there and run 'update-ca-certificates -f' when "
+            "the container starts"
+        ),
+    ),
+    _Rule(
+        culprit="go-build-cache",
+        cause="Go's build cache holds trim.txt (the time of its last trim) and cache entries of the build machine",
+        matches=_path(r"(?:^|/)\.cache/go-build/"),
+        run=(
+            "keep the cache out of the layer with RUN --mount=type=cache,target=/root/.cache/go-build "
+            "(the GOCACHE directory), or run 'go clean -cache' at the end of {run}"
+        ),
+    ),
+    _Rule(
         culprit="archive-times",
         cause="jar records every entry's file time, which is the time of the build",
         matches=_path(r"\.(?:jar|war|ear)$"),
@@ -257,6 +297,18 @@ _CONTENT_RULES: tuple[_Rule, ...] = (
         cause="a log file written during the build",
         matches=_path(r"^var/log/"),
         run="rm {it} in {run}",
+    ),
+    _Rule(
+        culprit="hostname",
+        cause=(
+            "the file records the build container's hostname, which buildah sets to the "
+            "container's id, new in every build"
+        ),
+        matches=_records_hostname,
+        run=(
+            "write a fixed name instead of $(hostname) in {run} (the hostname is the engine's, "
+            "not the image's: set it when the container runs)"
+        ),
     ),
     _Rule(
         culprit="build-time",

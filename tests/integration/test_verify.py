@@ -123,3 +123,15 @@ def test_multi_stage_build_from_scratch_is_reproducible(
     image = ImageLayout.open(out).image("hello")
     assert len(image.layers) == 1  # only the COPY of the final stage
     assert str(image.digest) == captured.out.split()[1]
+
+
+def test_a_file_recording_the_build_containers_hostname_is_blamed_on_it(
+    images: BaseImages, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ctx = make_context("hostname", tmp_path / "ctx", images)
+    assert main(["verify", str(ctx), "--json"]) == EXIT_NOT_REPRODUCIBLE
+    (finding,) = json.loads(capsys.readouterr().out)["diff"]["findings"]
+    assert finding["culprit"] == "hostname"
+    assert finding["paths"] == ["etc/built-on"]
+    assert finding["location"] == f"{ctx / 'Dockerfile'}:2"
+    assert "write a fixed name instead of $(hostname)" in finding["fix"]

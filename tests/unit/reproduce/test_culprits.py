@@ -382,3 +382,49 @@ def test_a_jar_copied_from_a_build_stage_is_fixed_in_that_stage_with_jar_date() 
     )
     assert "in the RUN of stage build that writes it" in finding.fix
     assert ".dockerignore" not in finding.fix
+
+
+@pytest.mark.parametrize(
+    ("path", "culprit", "fix_part"),
+    [
+        ("etc/ssl/certs/java/cacerts", "java-cacerts", "base image built once"),
+        ("root/.cache/go-build/trim.txt", "go-build-cache", "--mount=type=cache"),
+        ("home/app/.cache/go-build/0a/0a1b-a", "go-build-cache", "go clean -cache"),
+    ],
+)
+def test_toolchain_leftovers(path: str, culprit: str, fix_part: str) -> None:
+    (finding,) = explain([_layer(_content(path, b"\x00\x01", b"\x00\x02"))], [], (2, 2))
+    assert finding.culprit == culprit
+    assert fix_part in finding.fix
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (b"ad69a66f18d9\n", b"3c0e0b2f91aa\n"),  # $(hostname) in buildah
+        (b"built on ad69a66f18d9 by root\n", b"built on 3c0e0b2f91aa by root\n"),
+        (
+            b"127.0.0.1 localhost\n10.0.2.100 ad69a66f18d9\n",
+            b"127.0.0.1 localhost\n10.0.2.100 3c0e0b2f91aa\n",
+        ),
+    ],
+)
+def test_the_build_containers_hostname(a: bytes, b: bytes) -> None:
+    (finding,) = explain([_layer(_content("etc/built-on", a, b))], [], (2, 2))
+    assert finding.culprit == "hostname"
+    assert "container's id" in finding.cause
+    assert finding.fix.startswith("write a fixed name instead of $(hostname) in the same RUN")
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (b"ad69a66f18d9\n", b"ad69a66f18d9 \n"),  # the rest differs too
+        (b"id ad69a66f18d9 at 1\n", b"id 3c0e0b2f91aa at 2\n"),
+        (b"ad69a66f18d9", b"HOST"),  # only one side holds a container id
+        (b"ad69a66f18d9ab\n", b"3c0e0b2f91aacd\n"),  # 14 hex digits: not a container id
+    ],
+)
+def test_other_differences_are_not_blamed_on_the_hostname(a: bytes, b: bytes) -> None:
+    (finding,) = explain([_layer(_content("etc/built-on", a, b))], [], (2, 2))
+    assert finding.culprit != "hostname"
