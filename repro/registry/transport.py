@@ -396,6 +396,18 @@ class _DeadlineAdapter(requests.adapters.HTTPAdapter):
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
 
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        # HTTP(S)_PROXY requests go through a separate urllib3 ProxyManager, whose pools
+        # would otherwise be plain ones that only time out per read.
+        if proxy.lower().startswith("socks"):
+            raise ConfigError(
+                f"proxy {redact_url(proxy)}: SOCKS proxies are not supported",
+                hint="use an HTTP(S) proxy in HTTP_PROXY/HTTPS_PROXY, or unset ALL_PROXY",
+            )
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+        return manager
+
 
 class _NoAuth(requests.auth.AuthBase):
     """Keeps requests from adding credentials of its own (from ~/.netrc)."""

@@ -122,3 +122,23 @@ def test_first_ctrl_c_during_a_stalled_resolve_exits_130(proxy: FaultProxy) -> N
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_the_deadline_holds_through_an_http_proxy(
+    registry: RunningRegistry, proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``HTTP_PROXY`` routes requests through urllib3's proxy pools: they obey the deadline too."""
+    # FaultProxy forwards absolute-form requests as a forward proxy would: the registry is
+    # reached *through* it, by its own address.
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://{proxy.host}")
+    proxy.add(Drip(interval=1.0, part="body"), path=MANIFESTS + "latest$")
+    started = time.monotonic()
+    with (
+        _client(registry.host) as client,
+        pytest.raises(RegistryUnreachableError, match=f"timed out after {TIMEOUT:g} s"),
+    ):
+        client.resolve(parse_reference(f"{registry.host}/busybox:latest"))
+    assert proxy.count("GET", MANIFESTS) >= 1  # it really went through the proxy
+    assert time.monotonic() - started < TIMEOUT + SLACK

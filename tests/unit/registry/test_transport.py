@@ -12,6 +12,9 @@ from repro.registry.mirrors import endpoints, parse_mirror
 from repro.registry.transport import (
     RetryPolicy,
     Transport,
+    _DeadlineAdapter,
+    _HTTPPool,
+    _HTTPSPool,
     api_host,
     parse_retry_after,
     redact_url,
@@ -162,3 +165,14 @@ def test_stream_body_rewinds_for_a_retry_and_hashes_what_it_sent() -> None:
     assert sent == b"x" * 100_000
     assert body.sent == 100_000
     assert body.digest() == Digest.of(b"x" * 100_000)
+
+
+def test_a_socks_proxy_is_refused_rather_than_used_without_the_deadline() -> None:
+    with pytest.raises(ConfigError, match="SOCKS proxies are not supported") as raised:
+        _DeadlineAdapter().proxy_manager_for("socks5://user:secret@proxy.example:1080")
+    assert "secret" not in str(raised.value)
+
+
+def test_http_proxy_pools_obey_the_deadline() -> None:
+    manager = _DeadlineAdapter().proxy_manager_for("http://proxy.example:3128")
+    assert manager.pool_classes_by_scheme == {"http": _HTTPPool, "https": _HTTPSPool}
