@@ -12,7 +12,6 @@ it streams.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from repro.errors import PlatformNotFoundError
@@ -20,6 +19,7 @@ from repro.images.store import ImageStore
 from repro.oci.layout import ImageLayout
 from repro.oci.models import Descriptor, Index, Manifest
 from repro.platform import Platform
+from repro.threads import worker_pool
 
 #: Blobs fetched at once; the registry client bounds requests per registry as well.
 PULL_WORKERS = 4
@@ -57,7 +57,7 @@ def pull_image(
     def fetch(descriptor: Descriptor) -> None:
         store.fetch_blob(descriptor.digest, layout.blob_path(descriptor.digest), size=descriptor.size)
 
-    with ThreadPoolExecutor(max_workers=PULL_WORKERS, thread_name_prefix="repro-pull") as pool:
+    with worker_pool(PULL_WORKERS, "repro-pull") as pool:
         for _ in pool.map(fetch, wanted):
             pass
     descriptor = layout.write_blob(document.data, document.media_type)

@@ -26,7 +26,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, Future, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +47,7 @@ from repro.oci.models import (
     parse_manifest,
 )
 from repro.reference import ImageRef
+from repro.threads import worker_pool
 
 logger = logging.getLogger(__name__)
 
@@ -404,7 +405,7 @@ def _run_all(
     """``function`` over ``blobs`` on a few threads; after the first error, start no more."""
     if len(blobs) <= 1 or workers <= 1:
         return [function(blob) for blob in blobs]
-    with ThreadPoolExecutor(max_workers=min(workers, len(blobs)), thread_name_prefix="repro-push") as pool:
+    with worker_pool(min(workers, len(blobs)), "repro-push") as pool:
         futures: list[Future[BlobPush]] = [pool.submit(function, blob) for blob in blobs]
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
         failed = next((f.exception() for f in futures if f in done and f.exception() is not None), None)

@@ -26,7 +26,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Literal, Protocol, TypeVar
@@ -65,6 +64,7 @@ from repro.registry.transport import (
     redact_url,
     with_query,
 )
+from repro.threads import worker_pool
 
 logger = logging.getLogger(__name__)
 
@@ -331,18 +331,11 @@ class RegistryClient:
             except RegistryError as exc:
                 return exc
 
-        pool = ThreadPoolExecutor(
-            max_workers=min(len(unique), DEFAULT_RESOLVE_WORKERS), thread_name_prefix="repro-resolve"
-        )
-        try:
+        # Ctrl-C (or any error) must not wait for requests still in flight: a stalled
+        # registry would hold the interrupt until its timeout. Queued ones never start.
+        with worker_pool(min(len(unique), DEFAULT_RESOLVE_WORKERS), "repro-resolve") as pool:
             for ref, outcome in zip(unique, pool.map(one, unique), strict=True):
                 results[ref] = outcome
-        except BaseException:
-            # Ctrl-C (or any error) must not wait for requests still in flight: a stalled
-            # registry would hold the interrupt until its timeout. Queued ones never start.
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        pool.shutdown()
         return results
 
     def _resolve_at(self, ref: ImageRef, ep: Endpoint, platforms: Sequence[Platform]) -> Resolved:

@@ -13,7 +13,7 @@ Every ``import`` in ``repro/`` (at the top of a module, inside a function, or un
 - ``images`` (locations, stores, push, pull) works on ``layers`` and talks to ``registry``;
   ``registry`` speaks the ``oci`` data model; ``dockerfile`` parses text.
 - Base modules (config, errors, reference, digest, platform, process, fsutil, lock,
-  redact, terminal) import only each other.
+  redact, terminal, threads) import only each other.
 
 ``repro`` never imports ``tests`` or ``devtools``; ``devtools`` (the test bed, used by
 tests, ``make demo`` and bench/) never imports pytest or ``tests``.
@@ -46,7 +46,19 @@ ROOMS = (
     ("dockerfile",),
 )
 BASE = frozenset(
-    {"config", "errors", "reference", "digest", "platform", "process", "fsutil", "lock", "redact", "terminal"}
+    {
+        "config",
+        "errors",
+        "reference",
+        "digest",
+        "platform",
+        "process",
+        "fsutil",
+        "lock",
+        "redact",
+        "terminal",
+        "threads",
+    }
 )
 #: Entry points above every room.
 TOP = frozenset({"__main__"})

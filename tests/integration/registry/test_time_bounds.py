@@ -142,3 +142,32 @@ def test_the_deadline_holds_through_an_http_proxy(
         client.resolve(parse_reference(f"{registry.host}/busybox:latest"))
     assert proxy.count("GET", MANIFESTS) >= 1  # it really went through the proxy
     assert time.monotonic() - started < TIMEOUT + SLACK
+
+
+def test_first_ctrl_c_during_a_stalled_pull_exits_130(proxy: FaultProxy) -> None:
+    """Blob downloads run on worker threads; a stalled one must not hold up Ctrl-C."""
+    proxy.add(Drip(interval=2.0, part="body"), path=BLOBS)
+    env = {**os.environ, "REPRO_TIMEOUT": "120", "REPRO_INSECURE_REGISTRIES": proxy.host}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "repro", "sbom", f"{proxy.host}/busybox:latest"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while proxy.count("GET", BLOBS) < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)  # the worker is inside its read
+        assert process.poll() is None
+        sent = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=10)
+        assert process.returncode == EXIT_INTERRUPTED, err
+        assert time.monotonic() - sent < 3
+        assert "Traceback" not in err
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
