@@ -31,6 +31,7 @@ from typing import Any, Final
 
 __all__ = [
     "REDACTED",
+    "TOKEN_SHAPES",
     "RedactingFilter",
     "is_secret_name",
     "looks_secret",
@@ -46,18 +47,23 @@ __all__ = [
 #: What a secret is replaced with.
 REDACTED: Final = "[redacted]"
 
+#: (format name, regular expression) of tokens recognisable by their shape alone. The
+#: release gate's image scan (:mod:`repro.policy.scan`) looks for the same ones in files.
+TOKEN_SHAPES: Final = (
+    ("AWS access key id", r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
+    ("GitHub token", r"\bgh[pousr]_[A-Za-z0-9]{30,}\b"),
+    ("GitHub fine-grained token", r"\bgithub_pat_[A-Za-z0-9_]{30,}"),
+    ("GitLab token", r"\bglpat-[A-Za-z0-9_-]{20,}"),
+    ("Slack token", r"\bxox[abposre]-[A-Za-z0-9-]{10,}"),
+    ("Google API key", r"\bAIza[0-9A-Za-z_-]{35}"),
+    ("npm token", r"\bnpm_[A-Za-z0-9]{36}"),
+    ("PyPI token", r"\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{20,}"),
+    ("JSON web token", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"),
+)
 # (format name, pattern): values whose shape alone makes them credentials.
 _SHAPES: Final = (
     ("private key", re.compile(r"-----BEGIN (?:[A-Z0-9]+ )?PRIVATE KEY-----")),
-    ("AWS access key id", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("GitHub token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b")),
-    ("GitHub fine-grained token", re.compile(r"\bgithub_pat_[A-Za-z0-9_]{30,}")),
-    ("GitLab token", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}")),
-    ("Slack token", re.compile(r"\bxox[abposre]-[A-Za-z0-9-]{10,}")),
-    ("Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}")),
-    ("npm token", re.compile(r"\bnpm_[A-Za-z0-9]{36}")),
-    ("PyPI token", re.compile(r"\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{20,}")),
-    ("JSON web token", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")),
+    *((name, re.compile(pattern)) for name, pattern in TOKEN_SHAPES),
     ("npm auth setting", re.compile(r"(?:_authToken|_auth|_password)\s*=\s*[^\s\"']+")),
     ("URL with a password", re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/:@\"']+:[^\s/@\"']+@")),
     ("authorization header", re.compile(r"(?i)\b(?:bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{20,}")),

@@ -30,20 +30,13 @@ from typing import Any, Final
 
 from repro.errors import ImageError
 from repro.layers.fileview import FileEntry, FileView
+from repro.redact import TOKEN_SHAPES
 
 __all__ = ["FileFinding", "ScanResult", "credential_kind", "scan_files"]
 
-# (format name, pattern); the name is what a finding reports.
-_TOKEN_PATTERNS: Final = (
-    ("AWS access key id", re.compile(rb"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("GitHub token", re.compile(rb"\bgh[pousr]_[A-Za-z0-9]{36,}\b")),
-    ("GitHub fine-grained token", re.compile(rb"\bgithub_pat_[A-Za-z0-9_]{50,}\b")),
-    ("GitLab token", re.compile(rb"\bglpat-[A-Za-z0-9_-]{20,}\b")),
-    ("Slack token", re.compile(rb"\bxox[abposr]-[A-Za-z0-9-]{10,}\b")),
-    ("Google API key", re.compile(rb"\bAIza[0-9A-Za-z_-]{35}\b")),
-    ("npm token", re.compile(rb"\bnpm_[A-Za-z0-9]{36}\b")),
-    ("PyPI token", re.compile(rb"\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}")),
-)
+# (format name, pattern); the name is what a finding reports. The same shapes as the
+# redaction of everything repro writes, so that one list decides what a token looks like.
+_TOKEN_PATTERNS: Final = tuple((name, re.compile(pattern.encode())) for name, pattern in TOKEN_SHAPES)
 _PRIVATE_KEY_RE: Final = re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )?PRIVATE KEY-----")
 _AWS_SECRET_RE: Final = re.compile(rb"(?im)^\s*aws_secret_access_key\s*=\s*\S+")
 _NPMRC_AUTH_RE: Final = re.compile(rb"(?m)(?:_authToken|_auth|_password)\s*=\s*\S+")

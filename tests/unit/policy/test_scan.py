@@ -95,3 +95,27 @@ def test_accepts_any_file_view() -> None:
 )
 def test_credential_kinds(value: str, kind: str | None) -> None:
     assert credential_kind(value) == kind
+
+
+# One sample per token shape of repro.redact: what redaction hides in repro's own output,
+# the image scan finds in files (both read the one list).
+_TOKEN_SAMPLES = {
+    "AWS access key id": "ASIAIOSFODNN7EXAMPLE",
+    "GitHub token": "ghs_" + "b1" * 16,
+    "GitHub fine-grained token": "github_pat_" + "x" * 40,
+    "GitLab token": "glpat-" + "z" * 24,
+    "Slack token": "xoxb-1234567890-abcdef",
+    "Google API key": "AIza" + "Q" * 35,
+    "npm token": "npm_" + "k" * 36,
+    "PyPI token": "pypi-AgEIcHlwaS5vcmc" + "p" * 30,
+    "JSON web token": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJl",
+}
+
+
+def test_every_token_shape_redaction_knows_is_found_by_the_scan() -> None:
+    from repro.redact import TOKEN_SHAPES, looks_secret
+
+    assert set(_TOKEN_SAMPLES) == {name for name, _ in TOKEN_SHAPES}
+    for kind, sample in _TOKEN_SAMPLES.items():
+        assert credential_kind(f"config: {sample}\n") == kind
+        assert looks_secret("VALUE", sample), kind
