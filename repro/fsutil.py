@@ -38,6 +38,7 @@ __all__ = [
     "atomic_write",
     "atomic_write_each",
     "atomic_write_many",
+    "check_writable",
     "clean_stale_temporaries",
     "locked",
     "read_regular_file",
@@ -206,7 +207,11 @@ def _file_mode(target: Path) -> int:
 
 def _write_temporary(target: Path, data: bytes, *, sync: bool) -> Path:
     clean_stale_temporaries(target)
-    fd, tmp_name = tempfile.mkstemp(prefix=_temporary_prefix(target), suffix=".tmp", dir=target.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=_temporary_prefix(target), suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        # Name the file the user asked for, not the hidden temporary beside it.
+        raise OSError(exc.errno, exc.strerror, str(target)) from exc
     tmp = Path(tmp_name)
     try:
         # Locked while it lives, so that clean_stale_temporaries never takes it for a
@@ -222,6 +227,27 @@ def _write_temporary(target: Path, data: bytes, *, sync: bool) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return tmp
+
+
+def check_writable(destination: Path | str) -> None:
+    """Raise the :class:`OSError` that writing ``destination`` (a file or a directory to
+    be created or filled) would meet, before any work is spent on what goes there.
+
+    The nearest existing directory on its path is tried with a real temporary file, so a
+    read-only mount, an ACL or a full quota answer as they will when the result is written.
+    """
+    path = Path(destination).absolute()
+    directory = path if path.is_dir() else path.parent
+    while not directory.exists() and directory != directory.parent:
+        directory = directory.parent
+    if not directory.is_dir():
+        raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(directory))
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".repro-probe.", dir=directory)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(destination)) from exc
+    os.close(fd)
+    Path(probe).unlink()
 
 
 def _fsync_path(path: Path) -> None:

@@ -47,6 +47,7 @@ from repro.config import Config
 from repro.digest import Digest
 from repro.dockerfile import StageGraph, build_stage_graph, parse
 from repro.errors import ImageError, ReferenceFormatError, UsageError
+from repro.fsutil import check_writable
 from repro.layers.noise import NO_NOISE, EngineNoise
 from repro.layers.scrub import resolve_profiles
 from repro.oci.layout import ImageLayout
@@ -208,6 +209,8 @@ def prepare(spec: BuildSpec, *, config: Config, runner: Runner = run) -> Prepare
         parse(dockerfile.read_bytes(), filename=str(spec.dockerfile_path)), spec.build_args
     )
     resolve_profiles(spec.scrub)  # an unknown profile is a usage error before any build
+    if spec.output is not None:
+        check_writable(spec.output)  # a read-only destination fails now, not after the build
     build_platforms(spec)  # a malformed or multi-platform --platform is refused before any build
     ca_bundle = spec.ca_bundle if spec.ca_bundle is not None else config.ca_bundle
     if ca_bundle is not None and not ca_bundle.is_file():

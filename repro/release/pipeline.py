@@ -45,6 +45,7 @@ from repro.errors import (
     NotReproducibleError,
     UsageError,
 )
+from repro.fsutil import check_writable
 from repro.images.location import LayoutLocation, is_local
 from repro.process import Runner, run
 from repro.release.progress import StageProgress
@@ -200,6 +201,11 @@ def release(
         raise UsageError(f"{dockerfile}: Dockerfile not found", hint="name it with -f FILE")
     if (signer is None) != (trust is None):
         raise UsageError("release(): give both signer and trust, or neither")
+    # dist/ and .repro/ live there (and a layout destination): unwritable fails now, not
+    # after two builds.
+    check_writable(options.workdir)
+    if isinstance(destination.location, LayoutLocation):
+        check_writable(destination.location.directory)
     report = ReleaseReport(image=image.text, destination=destination.text)
     stages = StageRunner(report, notify)
     # Where the tag points now: the final tag write refuses to overwrite a tag that

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from repro.fsutil import atomic_write, atomic_write_many
+from repro.fsutil import atomic_write, atomic_write_many, check_writable
 
 OLD = b"FROM debian:bookworm\n" * 2000
 NEW = b"FROM debian:bookworm@sha256:" + b"a" * 64 + b"\n" * 2000
@@ -169,3 +169,14 @@ def test_write_many_failing_before_the_renames_changes_nothing(
         atomic_write_many([(a, b"new a"), (b, b"new b")])
     assert (a.read_bytes(), b.read_bytes()) == (b"old a", b"old b")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"], "no temporary file is left"
+
+
+def test_check_writable_accepts_a_path_still_to_be_created(tmp_path: Path) -> None:
+    check_writable(tmp_path / "a" / "b" / "image")
+    assert sorted(tmp_path.iterdir()) == []  # the probe leaves nothing behind
+
+
+def test_check_writable_refuses_a_path_under_a_file(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError):
+        check_writable(tmp_path / "file" / "image")
