@@ -10,7 +10,7 @@ split into ``--parts`` layers. Then, in the same run:
 - several layers: ``gzip -n -6`` of each part one after the other vs ``normalize_layout``
   with 1 worker and with one worker per core.
 
-Run: ``.venv/bin/python bench/normalize.py [--parts 4] [--repeat 2]``.
+Run: ``.venv/bin/python bench/normalize.py [--parts 4] [--rounds 2]``.
 """
 
 from __future__ import annotations
@@ -103,7 +103,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--parts", type=int, default=4, help="layers in the several-layer image")
-    parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds; min/median/max reported")
+    parser.add_argument(
+        "--rounds", "--repeat", dest="repeat", type=int, default=3, help="interleaved rounds (default 3)"
+    )
     args = parser.parse_args()
     cores = os.cpu_count() or 1
     rootfs = debian_base().rootfs

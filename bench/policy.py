@@ -8,11 +8,12 @@ the same run times
 - hadolint with one process per file (as editors and pre-commit run it), and with every
   file in one invocation;
 
-and prints the times, the ratio repro / hadolint (goal: at most 2x) and an agreement
-table for the rules both tools have, each disagreement counted by its reason.
+in interleaved rounds (bench/stats.py), and prints each time's min/median/max, the
+per-round ratio repro / hadolint (goal: at most 2x) and an agreement table for the rules
+both tools have, each disagreement counted by its reason.
 
     .venv/bin/python bench/policy.py                 # 400 files
-    .venv/bin/python bench/policy.py --files 300 --seed 7
+    .venv/bin/python bench/policy.py --files 300 --seed 7 --rounds 5
 """
 
 from __future__ import annotations
@@ -29,9 +30,13 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from repro.config import PolicyConfig
-from repro.dockerfile import build_stage_graph, parse
-from repro.policy import build_input, load_policies
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.stats import interleaved, ratio  # noqa: E402
+from repro.config import PolicyConfig  # noqa: E402
+from repro.dockerfile import build_stage_graph, parse  # noqa: E402
+from repro.policy import build_input, load_policies  # noqa: E402
 
 # hadolint rule -> repro rule with the same intent.
 OVERLAP = {
@@ -240,6 +245,7 @@ def main() -> int:
     )
     parser.add_argument("--files", type=int, default=400)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     args = parser.parse_args()
     hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
     if not Path(hadolint).exists():
@@ -248,33 +254,47 @@ def main() -> int:
     version = subprocess.run(
         [hadolint, "--version"], capture_output=True, text=True, check=True
     ).stdout.strip()
+    found: list[dict[str, set[tuple[str, int]]]] = []
+    linted: list[list[dict[str, object]]] = []
     with tempfile.TemporaryDirectory(prefix="repro-bench-policy-") as tmp:
         directory = Path(tmp)
         paths = write_corpus(directory, args.files, args.seed)
         lines = sum(len(p.read_text().splitlines()) for p in paths)
-        print(f"{len(paths)} Dockerfiles, {lines} lines; {version}")
+        print(f"{len(paths)} Dockerfiles, {lines} lines; {version}; {args.rounds} interleaved round(s)")
         run_hadolint(hadolint, paths[:5], per_file=True)  # warm the page cache
-        repro_time, repro_found = run_repro_in_process(paths)
-        cli_time = run_repro_cli(directory)
-        one_time, hadolint_results = run_hadolint(hadolint, paths, per_file=False)
-        each_time, _ = run_hadolint(hadolint, paths, per_file=True)
-        each2_time, _ = run_hadolint(hadolint, paths, per_file=True, jobs=2)
-        rows = agreement(repro_found, hadolint_results)
+
+        def in_process() -> None:
+            found.append(run_repro_in_process(paths)[1])
+
+        def one_invocation() -> None:
+            linted.append(run_hadolint(hadolint, paths, per_file=False)[1])
+
+        cases = {
+            "repro, in process (policies loaded once)": in_process,
+            "repro policy check DIR (one process, start-up incl.)": lambda: run_repro_cli(directory),
+            "hadolint, all files in one invocation": one_invocation,
+            "hadolint, one process per file": lambda: run_hadolint(hadolint, paths, per_file=True),
+            "hadolint, one process per file, 2 at a time": lambda: run_hadolint(
+                hadolint, paths, per_file=True, jobs=2
+            ),
+        }
+        times = interleaved(args.rounds, cases)
+        rows = agreement(found[0], linted[0])
 
     print()
-    print(f"{'run':<52}{'seconds':>9}{'per file':>11}")
-    for name, seconds in [
-        ("repro, in process (policies loaded once)", repro_time),
-        ("repro policy check DIR (one process, start-up incl.)", cli_time),
-        ("hadolint, all files in one invocation", one_time),
-        ("hadolint, one process per file", each_time),
-        ("hadolint, one process per file, 2 at a time", each2_time),
-    ]:
-        print(f"{name:<52}{seconds:>9.2f}{seconds / len(paths) * 1000:>9.1f} ms")
+    print(f"{'run':<54}{'wall time':<46}{'per file':>9}")
+    for name, spread in times.items():
+        print(f"{name:<54}{spread!s:<46}{spread.median / len(paths) * 1000:>6.1f} ms")
+    cli, one = (
+        times["repro policy check DIR (one process, start-up incl.)"],
+        times["hadolint, all files in one invocation"],
+    )
     print()
-    print(f"repro CLI / hadolint one invocation:  {cli_time / one_time:5.2f}x  (goal <= 2x)")
-    print(f"repro CLI / hadolint per file:        {cli_time / each_time:5.2f}x")
-    print(f"repro in process / hadolint one inv.: {repro_time / one_time:5.2f}x")
+    print(f"repro CLI / hadolint one invocation:  {ratio(cli, one)}  (goal <= 2x)")
+    print(f"repro CLI / hadolint per file:        {ratio(cli, times['hadolint, one process per file'])}")
+    print(
+        f"repro in process / hadolint one inv.: {ratio(times['repro, in process (policies loaded once)'], one)}"
+    )
     print()
     print(f"{'hadolint':<9}{'repro':<16}{'hadolint':>9}{'repro':>7}{'both':>6}")
     for code, rule, theirs, ours, both, reasons in rows:

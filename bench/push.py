@@ -224,7 +224,9 @@ def report(title: str, layout: Layout, figures: Figures, python_mb: float | None
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement (default 3)")
+    parser.add_argument(
+        "--rounds", "--repeat", dest="repeat", type=int, default=3, help="interleaved rounds (default 3)"
+    )
     parser.add_argument(
         "--latency",
         type=float,

@@ -4,7 +4,7 @@ Images: the test bed's Debian minbase (one gzip layer, ~170 MB unpacked) and tha
 extended with buildah (python3-requests, python3-pip, a pip-installed project, an npm
 ``package.json``, a purged package; uncompressed layers). Setup is untimed. Then, for each
 image, ``repro sbom`` and ``syft … -o cyclonedx-json`` run as subprocesses (start-up
-included) in ``--runs`` interleaved rounds; min/median/max wall times, the per-round
+included) in ``--rounds`` interleaved rounds; min/median/max wall times, the per-round
 ratio's spread, and the package sets they found are printed.
 
 Run: ``.venv/bin/python bench/sbom.py`` (needs buildah and the cached Debian minbase).
@@ -75,7 +75,14 @@ def compare(label: str, layout: Path, tag: str, runs: int) -> Ratio:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=5, help="interleaved rounds per image")
+    parser.add_argument(
+        "--rounds",
+        "--runs",
+        dest="runs",
+        type=int,
+        default=5,
+        help="interleaved rounds per image (default 5)",
+    )
     args = parser.parse_args()
     base = debian_base()
     with tempfile.TemporaryDirectory(prefix="repro-bench-sbom-") as tmp:

@@ -13,11 +13,13 @@ images (setup, not measured), then for each build context of
 - **repro verify --sequential**: the same with the builds one after the other, to show
   what running them concurrently buys.
 
-Prints each time and the ratio ``repro verify / buildah x2``; the goal is ≤ 1.1.
+Every case runs once per round, in the same order (bench/stats.py); each time is
+reported as min/median/max over the rounds, and the ratio ``repro verify / buildah x2``
+per round; the goal is ≤ 1.1.
 
 Run: ``.venv/bin/python bench/verify.py`` (about 3 minutes; needs buildah, docker-registry,
 skopeo, mmdebstrap and busybox-static). ``--cases busybox-app`` for a quick run,
-``--repeat 3`` to take the median of three.
+``--rounds 5`` for a tighter spread.
 """
 
 from __future__ import annotations
@@ -25,17 +27,18 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.stats import Spread, interleaved_measured, ratio  # noqa: E402
 from devtools.testbed import push_base_images, start_plain_registry  # noqa: E402
 from tests.integration.assets import make_context  # noqa: E402
 
@@ -49,18 +52,6 @@ CASES: dict[str, list[str]] = {
     "apt-curl": ["--scrub", "apt,dpkg-log,ldconfig"],
 }
 REPRO = [sys.executable, "-m", "repro"]
-
-
-@dataclass(frozen=True)
-class Row:
-    case: str
-    buildah: float
-    verify: float
-    sequential: float | None
-
-    @property
-    def ratio(self) -> float:
-        return self.verify / self.buildah
 
 
 def plain_buildah(context: Path, workdir: Path) -> None:
@@ -86,6 +77,7 @@ def plain_buildah(context: Path, workdir: Path) -> None:
 
 
 def time_buildah_twice(context: Path, scratch: Path) -> float:
+    """Two plain builds one after the other; the fresh storages' set-up and removal are not timed."""
     workdirs = [Path(tempfile.mkdtemp(dir=scratch, prefix="buildah-")) for _ in range(2)]
     try:
         start = time.perf_counter()
@@ -113,7 +105,7 @@ def time_repro_verify(context: Path, extra: list[str], env: dict[str, str]) -> f
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", default=",".join(CASES), help="comma-separated (default: all)")
-    parser.add_argument("--repeat", type=int, default=1, help="runs per measurement; the median is shown")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--no-sequential", action="store_true", help="skip 'repro verify --sequential'")
     args = parser.parse_args()
     cases = [c for c in args.cases.split(",") if c]
@@ -122,6 +114,7 @@ def main() -> int:
         parser.error(f"unknown case(s): {', '.join(sorted(unknown))}")
     need_debian = any(c != "busybox-app" for c in cases)
 
+    results: dict[str, dict[str, Spread]] = {}
     with tempfile.TemporaryDirectory(prefix="repro-bench-verify-") as tmp:
         scratch = Path(tmp)
         print("setting up the registry and base images (not measured)…", file=sys.stderr)
@@ -133,34 +126,32 @@ def main() -> int:
                 "SOURCE_DATE_EPOCH": EPOCH,
                 "PYTHONPATH": str(ROOT),
             }
-            rows = []
             for case in cases:
                 context = make_context(case, scratch / "contexts" / case, images)
                 # one untimed run each, so that the page cache treats both alike
                 time_buildah_twice(context, scratch)
-                buildah, verify, sequential = [], [], []
-                for _ in range(args.repeat):
-                    buildah.append(time_buildah_twice(context, scratch))
-                    verify.append(time_repro_verify(context, CASES[case], env))
-                    if not args.no_sequential:
-                        sequential.append(time_repro_verify(context, [*CASES[case], "--sequential"], env))
-                row = Row(
-                    case,
-                    statistics.median(buildah),
-                    statistics.median(verify),
-                    statistics.median(sequential) if sequential else None,
-                )
-                rows.append(row)
+                measured: dict[str, Callable[[], float]] = {
+                    "buildah x2": partial(time_buildah_twice, context, scratch),
+                    "repro verify": partial(time_repro_verify, context, CASES[case], env),
+                }
+                if not args.no_sequential:
+                    sequential = [*CASES[case], "--sequential"]
+                    measured["repro verify --sequential"] = partial(
+                        time_repro_verify, context, sequential, env
+                    )
+                results[case] = interleaved_measured(args.rounds, measured)
                 print(f"  {case}: done", file=sys.stderr)
 
-    print(f"{os.cpu_count()} CPUs; median of {args.repeat} run(s); goal: repro verify / buildah x2 ≤ {GOAL}")
-    print(f"{'case':<14}{'buildah x2':>12}{'repro verify':>14}{'--sequential':>14}{'ratio':>8}")
-    for row in rows:
-        sequential_text = f"{row.sequential:.1f} s" if row.sequential is not None else "-"
-        print(
-            f"{row.case:<14}{row.buildah:>10.1f} s{row.verify:>12.1f} s{sequential_text:>14}"
-            f"{row.ratio:>7.2f}x" + ("" if row.ratio <= GOAL else "  (over the goal)")
-        )
+    print(
+        f"{os.cpu_count()} CPUs; {args.rounds} interleaved round(s); goal: repro verify / buildah x2 ≤ {GOAL}"
+    )
+    for case, times in results.items():
+        print(f"\n{case}")
+        for name, spread in times.items():
+            print(f"  {name:<28} {spread}")
+        per_round = ratio(times["repro verify"], times["buildah x2"])
+        verdict = "" if per_round.median <= GOAL else "  (over the goal)"
+        print(f"  {'repro verify / buildah x2':<28} {per_round}{verdict}")
     return 0
 
 

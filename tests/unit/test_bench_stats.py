@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.stats import Spread, interleaved, ratio
+from bench.stats import Spread, interleaved, interleaved_measured, ratio
 
 
 def test_every_case_runs_once_per_round_in_order() -> None:
@@ -35,3 +35,19 @@ def test_ratio_refuses_spreads_from_different_rounds() -> None:
 def test_no_rounds_is_refused() -> None:
     with pytest.raises(ValueError, match="at least one round"):
         interleaved(0, {"a": lambda: None})
+
+
+def test_self_timed_cases_report_the_seconds_they_return() -> None:
+    calls: list[str] = []
+
+    def case(name: str, seconds: float) -> float:
+        calls.append(name)
+        return seconds
+
+    times = interleaved_measured(2, {"a": lambda: case("a", 1.5), "b": lambda: case("b", 3.0)})
+    assert calls == ["a", "b"] * 2
+    assert times["a"].values == (1.5, 1.5)
+    per_round = ratio(times["b"], times["a"])
+    assert (per_round.min, per_round.median, per_round.max) == (2.0, 2.0, 2.0)
+    with pytest.raises(ValueError, match="at least one round"):
+        interleaved_measured(0, {"a": lambda: 1.0})
