@@ -5,7 +5,7 @@ build`` when the buildx plugin is there, on ``--builder NAME`` if given) against
 that ``--docker-host`` / ``[tool.repro.engines.docker] host``, else ``DOCKER_HOST``, else the
 current ``docker context`` names: a local socket, ``tcp://`` with TLS (the docker client
 reads ``DOCKER_TLS_VERIFY`` and ``DOCKER_CERT_PATH``) or ``ssh://``. The image comes back
-through ``docker save`` and is converted to an OCI layout (:mod:`repro.build.dockerarchive`);
+through ``docker save`` and is converted to an OCI layout (:mod:`repro.images.archive`);
 repro's normaliser does the rest, as for every engine.
 
 The daemon pulls the base images itself, with its own mirror and registry settings; since
@@ -31,7 +31,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from repro.build.capabilities import Capabilities
-from repro.build.dockerarchive import docker_archive_to_layout
 from repro.build.engine import (
     BuildEvent,
     BuildRequest,
@@ -42,6 +41,7 @@ from repro.build.engine import (
     RunOptions,
 )
 from repro.errors import BuildError, ConfigError, ProcessError, UsageError
+from repro.images.archive import docker_archive_to_layout
 from repro.layers.noise import EngineNoise
 from repro.process import Runner, StreamRunner, run, run_streaming
 

@@ -117,3 +117,23 @@ def _scrub_arg(args: argparse.Namespace) -> tuple[str, ...]:
     for item in args.scrub or ():
         names += [name.strip() for name in item.split(",") if name.strip()]
     return tuple(dict.fromkeys(names))
+
+
+def _dockerfile_arg(args: argparse.Namespace) -> Path | None:
+    """``-f FILE``; ``-f -`` reads the Dockerfile from stdin into a private file."""
+    if args.file is None:
+        return None
+    if args.file != "-":
+        return Path(args.file)
+    import atexit
+    import shutil
+    import tempfile
+
+    data = sys.stdin.buffer.read()
+    if not data.strip():
+        raise UsageError("-f -: no Dockerfile on stdin")
+    directory = Path(tempfile.mkdtemp(prefix="repro-stdin-"))
+    atexit.register(shutil.rmtree, directory, True)
+    path = directory / "Dockerfile"
+    path.write_bytes(data)
+    return path

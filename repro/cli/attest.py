@@ -130,14 +130,15 @@ def _add_attest_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
     verify_image = commands.add_parser(
         "verify-image",
         help="verify an image's signed attestations",
-        description="Find the Sigstore bundles attached to REF as OCI referrers (registry reference, or "
-        "oci:DIR[:TAG]) and verify each: the signature (with --key, or keyless against the trusted root "
+        description="Find the Sigstore bundles attached to REF as OCI referrers (registry reference, "
+        "oci:DIR[:TAG], or an image archive, oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]) and "
+        "verify each: the signature (with --key, or keyless against the trusted root "
         "with the certificate identity and OIDC issuer), that it is an in-toto statement, and that its "
         "subject is the digest it is attached to. Exits 0 when every --require'd attestation (without "
         "--require: at least one) verified for REF, and for an index, for every image in it (or for the "
         "index itself); 21-26 say why not (see the README).",
     )
-    verify_image.add_argument("ref", metavar="REF", help="image reference, or oci:DIR[:TAG]")
+    verify_image.add_argument("ref", metavar="REF", help="image reference, oci:DIR[:TAG] or an archive")
     verify_image.add_argument(
         "--key", type=Path, metavar="PUB", help="trust bundles signed with this public key"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, TextIO
 from repro.cli._common import (
     _add_progress_option,
     _build_args,
+    _dockerfile_arg,
     _load_config,
     _Parser,
     _print_json,
@@ -22,9 +24,10 @@ from repro.cli._engine import add_engine_options, engine_names_arg, with_engine_
 from repro.errors import EXIT_OK, UsageError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
 
     from repro.build import BuildEvent, BuildResult, BuildSpec
+    from repro.images.location import ArchiveLocation
     from repro.registry import RegistryClient
     from repro.reproduce.diff import LayoutImage
     from repro.terminal import LiveSteps
@@ -134,43 +137,65 @@ def _tags(args: argparse.Namespace) -> tuple[str, ...]:
     return tuple(tags)
 
 
-def _dockerfile_arg(args: argparse.Namespace) -> Path | None:
-    """``-f FILE``; ``-f -`` reads the Dockerfile from stdin into a private file."""
-    if args.file is None:
-        return None
-    if args.file != "-":
-        return Path(args.file)
-    import atexit
-    import shutil
-    import tempfile
+@dataclasses.dataclass(frozen=True)
+class _Output:
+    """Where ``-o`` puts the image: a layout directory and tag, and the archive made from it."""
 
-    data = sys.stdin.buffer.read()
-    if not data.strip():
-        raise UsageError("-f -: no Dockerfile on stdin")
-    directory = Path(tempfile.mkdtemp(prefix="repro-stdin-"))
-    atexit.register(shutil.rmtree, directory, True)
-    path = directory / "Dockerfile"
-    path.write_bytes(data)
-    return path
+    directory: Path | None = None
+    tag: str | None = None
+    archive: ArchiveLocation | None = None
 
 
-def _build_spec(args: argparse.Namespace, *, output_required: bool) -> BuildSpec:
+@contextlib.contextmanager
+def _output(args: argparse.Namespace, *, required: bool) -> Iterator[_Output]:
+    """``-o``: a layout as given, or for an archive a temporary layout the image is built into."""
+    from repro.images.location import ArchiveLocation, LayoutLocation, is_local, parse_location
+
+    if args.output is None:
+        if required:
+            raise UsageError(
+                "repro build needs an output: -o oci:DIR[:TAG], oci-archive:FILE[:TAG] "
+                "or docker-archive:FILE[:NAME:TAG]"
+            )
+        yield _Output()
+        return
+    if not is_local(args.output):
+        raise UsageError(
+            f"-o {args.output}: write the image to oci:DIR[:TAG], oci-archive:FILE[:TAG] "
+            "or docker-archive:FILE[:NAME:TAG]",
+            hint=f"for a directory write oci:{args.output}; push to a registry afterwards with repro push",
+        )
+    location = parse_location(args.output, what="-o")
+    if isinstance(location, LayoutLocation):
+        yield _Output(location.directory, location.tag)
+        return
+    assert isinstance(location, ArchiveLocation)  # noqa: S101 (local and not a layout)
+    from repro.images.archive import archive_output, archive_tag
+
+    with archive_output(location) as directory:
+        yield _Output(directory, archive_tag(location), location)
+
+
+def _write_archive(output: _Output, args: argparse.Namespace, tag: str) -> None:
+    """Pack the image built into ``output``'s temporary layout into its archive."""
+    if output.archive is None or output.directory is None:
+        return
+    from repro.images.archive import write_archive
+
+    write_archive(output.directory, output.archive, tag=tag, names=tuple(args.tag or ()))
+    print(f"repro: wrote {output.archive.display}", file=sys.stderr)
+
+
+def _build_spec(args: argparse.Namespace, output: _Output) -> BuildSpec:
     from repro.build import BuildSpec
-    from repro.images.location import parse_layout_location
 
-    output, tag = None, None
-    if args.output is not None:
-        location = parse_layout_location(args.output, what="-o")
-        output, tag = location.directory, location.tag
-    elif output_required:
-        raise UsageError("repro build needs an output: -o oci:DIR[:TAG]")
     tags = _tags(args)
-    if tags and output is None:
+    if tags and output.directory is None:
         raise UsageError("-t tags the image in the -o layout: give -o oci:DIR too")
-    primary = tag or (tags[0] if tags else "latest")
+    primary = output.tag or (tags[0] if tags else "latest")
     return BuildSpec(
         context=Path(args.context),
-        output=output,
+        output=output.directory,
         tag=primary,
         extra_tags=tuple(t for t in tags if t != primary),
         dockerfile=_dockerfile_arg(args),
@@ -196,19 +221,25 @@ def _cmd_build(args: argparse.Namespace) -> int:
         return _cmd_verify(args)
     from repro.build import build
 
-    spec = _build_spec(args, output_required=True)
-    _warn_secret_build_args(dict(spec.build_args))
-    with _Progress(args.verbose, mode=args.progress) as progress:
-        config = with_engine_settings(args, _load_config(args, spec.dockerfile_path, spec.context))
-        result = build(spec, config=config, progress=progress)
+    with _output(args, required=True) as output:
+        spec = _build_spec(args, output)
+        _warn_secret_build_args(dict(spec.build_args))
+        with _Progress(args.verbose, mode=args.progress) as progress:
+            config = with_engine_settings(args, _load_config(args, spec.dockerfile_path, spec.context))
+            result = build(spec, config=config, progress=progress)
+        _write_archive(output, args, spec.tag)
+    reference = output.archive.display if output.archive is not None else result.reference
     if args.json:
-        _print_json(result.to_json())
+        data = result.to_json()
+        if output.archive is not None:
+            data.update(layout=None, archive=str(output.archive.file), reference=reference)
+        _print_json(data)
     else:
         print(result.digest)
     epoch = f"SOURCE_DATE_EPOCH={result.source_date_epoch} ({result.epoch_source})"
     _print_scrubbed(result)
     print(
-        f"repro build: {result.reference} {result.digest} in {result.duration:.1f} s; {epoch}",
+        f"repro build: {reference} {result.digest} in {result.duration:.1f} s; {epoch}",
         file=sys.stderr,
     )
     return EXIT_OK
@@ -227,17 +258,23 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from repro.errors import EXIT_NOT_REPRODUCIBLE, NotReproducibleError
     from repro.reproduce.verify import verify
 
-    spec = _build_spec(args, output_required=args.command == "build")
     concurrent = False if args.sequential else None
-    with _Progress(args.verbose, mode=args.progress) as progress:
-        result = verify(
-            spec,
-            config=with_engine_settings(args, _load_config(args, spec.dockerfile_path, spec.context)),
-            progress=progress,
-            concurrent=concurrent,
-        )
+    with _output(args, required=args.command == "build") as output:
+        spec = _build_spec(args, output)
+        with _Progress(args.verbose, mode=args.progress) as progress:
+            result = verify(
+                spec,
+                config=with_engine_settings(args, _load_config(args, spec.dockerfile_path, spec.context)),
+                progress=progress,
+                concurrent=concurrent,
+            )
+        if result.output is not None:
+            _write_archive(output, args, spec.tag)
     if args.json:
-        _print_json(result.to_json())
+        data = result.to_json()
+        if output.archive is not None:
+            data.update(output=output.archive.display if result.output is not None else None)
+        _print_json(data)
     elif result.reproducible:
         print(f"reproducible {result.digest}")
     elif result.diff is not None:
@@ -270,7 +307,7 @@ def _open_for_diff(
 
     location = parse_location(text, what="IMAGE")
     if not isinstance(location, RegistryLocation):
-        return open_image(text)
+        return open_image(text, workdir=workdir)
     import dataclasses
 
     from repro.images.pull import pull_image
@@ -369,8 +406,9 @@ def _add_build_options(command: argparse.ArgumentParser, *, output_required: boo
         "-o",
         "--output",
         required=output_required,
-        metavar="oci:DIR[:TAG]",
-        help="write the image to this OCI layout (TAG default: latest)"
+        metavar="OUTPUT",
+        help="write the image to an OCI layout, oci:DIR[:TAG], or an archive, oci-archive:FILE[:TAG] or "
+        "docker-archive:FILE[:NAME:TAG] (docker load); TAG default: latest"
         + ("" if output_required else "; only when reproducible"),
     )
     command.add_argument(
@@ -400,7 +438,7 @@ def _add_build_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
         description="Build CONTEXT with an engine (buildah in storage of its own, or BuildKit in a Docker "
         "Engine), with every time stamp set to "
         "SOURCE_DATE_EPOCH (from the environment, else the git HEAD commit time, else 0), then "
-        "normalise the image and write it to the -o layout. Refuses images not pinned to a digest. "
+        "normalise the image and write it to the -o layout or archive. Refuses images not pinned to a digest. "
         "Prints the image digest.",
     )
     _add_build_options(build, output_required=True)
@@ -426,12 +464,13 @@ def _add_build_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
     diff = commands.add_parser(
         "diff",
         help="compare two images and explain the differences",
-        description="Compare two images, each an OCI layout (oci:DIR[:TAG]) or a registry reference, "
+        description="Compare two images, each an OCI layout (oci:DIR[:TAG]), an image archive "
+        "(oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG]) or a registry reference, "
         "and report what differs as 'repro verify' does. Exits 0 when they are identical, 6 when "
         "they differ.",
     )
-    diff.add_argument("a", metavar="A", help="oci:DIR[:TAG] or an image reference")
-    diff.add_argument("b", metavar="B", help="oci:DIR[:TAG] or an image reference")
+    diff.add_argument("a", metavar="A", help="oci:DIR[:TAG], an archive or an image reference")
+    diff.add_argument("b", metavar="B", help="oci:DIR[:TAG], an archive or an image reference")
     diff.add_argument(
         "-f", "--file", type=Path, metavar="FILE", help="the Dockerfile both were built from (for file:line)"
     )

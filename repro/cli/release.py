@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from repro.cli._common import (
     _add_progress_option,
     _build_args,
+    _dockerfile_arg,
     _load_config,
     _Parser,
     _print_json,
@@ -33,7 +34,7 @@ def _cmd_release(args: argparse.Namespace) -> int:
 
     build = BuildSpec(
         context=Path(args.context),
-        dockerfile=args.file,
+        dockerfile=_dockerfile_arg(args),
         target=args.target,
         platform=args.platform,
         build_args=_build_args(args),
@@ -52,6 +53,7 @@ def _cmd_release(args: argparse.Namespace) -> int:
         push=args.push,
         previous_sbom=args.previous_sbom,
         allow_dirty=args.allow_dirty,
+        dockerfile_name=_stdin_name(build.dockerfile) if args.file == "-" else None,
     )
     config = with_engine_settings(args, _load_config(args, options.dockerfile_path, options.build.context))
     progress = ConsoleProgress(verbose=args.verbose, mode=args.progress)
@@ -67,6 +69,14 @@ def _cmd_release(args: argparse.Namespace) -> int:
     _release_outputs(report, args, options)
     print(f"repro release: {report.pinned} in {report.seconds:.1f} s", file=sys.stderr)
     return EXIT_OK
+
+
+def _stdin_name(dockerfile: Path | None) -> str:
+    """How the provenance names a Dockerfile read from stdin: ``-`` and its digest."""
+    from repro.digest import Digest
+
+    assert dockerfile is not None  # noqa: S101 (-f - always gives a file)
+    return f"- (stdin, {Digest.of(dockerfile.read_bytes())})"
 
 
 def _release_outputs(
@@ -113,7 +123,10 @@ def _add_release_command(commands: argparse._SubParsersAction[_Parser]) -> None:
         "--image", required=True, metavar="NAME:TAG", help="the image's name and tag (subjects, SBOM, tag)"
     )
     rel.add_argument(
-        "-f", "--file", type=Path, metavar="FILE", help="the Dockerfile (default: CONTEXT/Dockerfile)"
+        "-f",
+        "--file",
+        metavar="FILE",
+        help="the Dockerfile; - reads it from stdin (default: CONTEXT/Dockerfile, else CONTEXT/Containerfile)",
     )
     rel.add_argument("--target", metavar="STAGE", help="build this stage (default: the last)")
     rel.add_argument("--platform", metavar="OS/ARCH[/VARIANT]", help="the platform to build for")

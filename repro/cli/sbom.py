@@ -83,14 +83,17 @@ def _add_sbom_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
     sbom = commands.add_parser(
         "sbom",
         help="write the SBOM of an image (CycloneDX, SPDX, table); compare two SBOMs",
-        description="Read IMAGE (oci:DIR[:TAG], or a registry reference, pulled and verified) layer by "
+        description="Read IMAGE (oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG], or a "
+        "registry reference, pulled and verified) layer by "
         "layer and write its SBOM: distro packages, language packages, and the executables no package "
         "owns, each with the layer that brought it, as CycloneDX 1.6 JSON, SPDX 2.3 JSON (both "
         "validated before they are written) or a table. "
         "'repro sbom diff OLD NEW' lists packages added, removed, upgraded and downgraded between two "
         "SBOM files or images (Markdown, or JSON with --json).",
     )
-    sbom.add_argument("image", metavar="IMAGE", help="oci:DIR[:TAG] or a registry reference; or 'diff'")
+    sbom.add_argument(
+        "image", metavar="IMAGE", help="oci:DIR[:TAG], an archive or a registry reference; or 'diff'"
+    )
     sbom.add_argument("more", nargs="*", help=argparse.SUPPRESS)
     sbom.add_argument(
         "-o",

@@ -146,10 +146,11 @@ def parse_layout_location(text: str, *, what: str = "image") -> LayoutLocation:
 
 
 def unsupported(location: ArchiveLocation, *, what: str = "image") -> UsageError:
-    """The error for an archive location where repro cannot read or write archives yet."""
+    """The error for an archive location where an argument takes no archive."""
     return UsageError(
-        f"{what} {location.text}: {location.format} images are not supported yet",
-        hint=f"convert it first: skopeo copy {location.text} oci:DIR:TAG, then give oci:DIR:TAG",
+        f"{what} {location.text}: {what} takes no {location.format}",
+        hint=f"give oci:DIR[:TAG] here; repro push converts between layouts and archives "
+        f"(repro push {location.text} oci:DIR:TAG, or from a layout to {location.format}:FILE)",
     )
 
 

@@ -23,7 +23,9 @@ import io
 import json
 import logging
 import re
+import shutil
 import tempfile
+import weakref
 from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Final, Literal, Protocol
@@ -31,7 +33,7 @@ from typing import TYPE_CHECKING, BinaryIO, Final, Literal, Protocol
 from repro.digest import Digest
 from repro.errors import ImageError, UsageError
 from repro.fsutil import atomic_write
-from repro.images.location import ArchiveLocation, ImageLocation, LayoutLocation, unsupported
+from repro.images.location import ArchiveLocation, ImageLocation, LayoutLocation
 from repro.oci import media
 from repro.oci.layout import MAX_DOCUMENT_SIZE, REF_NAME, ImageLayout
 from repro.oci.models import AnyManifest, Descriptor, Index, Manifest, parse_manifest
@@ -393,6 +395,44 @@ class LayoutStore:
             )
 
 
+# -- archives --------------------------------------------------------------------------------
+
+
+class ArchiveStore(LayoutStore):
+    """An ``oci-archive:`` or ``docker-archive:`` file, read-only: unpacked (with the checks
+    of :mod:`repro.images.archive`) into a temporary layout that lives as long as the store.
+    """
+
+    def __init__(self, location: ArchiveLocation) -> None:
+        from repro.images.archive import unpack_archive
+
+        tmp = tempfile.mkdtemp(prefix="repro-archive-")
+        # Removed by close(), else when the store is collected or at exit: a store is
+        # handed around (verify-image's source) with no one place to close it.
+        self._cleanup = weakref.finalize(self, shutil.rmtree, tmp, True)
+        try:
+            unpacked = unpack_archive(location, Path(tmp) / "layout")
+        except BaseException:
+            self._cleanup()
+            raise
+        super().__init__(ImageLayout.open(unpacked.directory), unpacked.tag)
+        self.name = location.display
+        self.location = location
+
+    def __repr__(self) -> str:
+        return f"ArchiveStore({self.name!r})"
+
+    def close(self) -> None:
+        """Remove the unpacked copy now (it is removed when the store is collected anyway)."""
+        self._cleanup()
+
+    def _writable(self) -> ImageLayout:
+        raise UsageError(
+            f"{self.name}: an archive is read here, not written",
+            hint="write an image archive with repro build -o, or write to oci:DIR and pack that",
+        )
+
+
 # -- opening ---------------------------------------------------------------------------------
 
 
@@ -403,24 +443,30 @@ def open_store(
     create: bool = False,
     what: str = "image",
 ) -> ImageStore:
-    """The store ``location`` names: a registry repository (needs ``client``) or a layout.
+    """The store ``location`` names: a registry repository (needs ``client``), a layout, or
+    an archive (read-only, :class:`ArchiveStore`).
 
     ``create`` makes a missing layout (a destination); else the layout must exist. An
-    archive location is refused with a :class:`~repro.errors.UsageError` saying how to
-    convert it.
+    archive as a destination is refused with a :class:`~repro.errors.UsageError`.
     """
     if isinstance(location, LayoutLocation):
         if create:
             return LayoutStore.create(location.directory, location.tag)
         return LayoutStore.open(location.directory, location.tag)
     if isinstance(location, ArchiveLocation):
-        raise unsupported(location, what=what)
+        if create:
+            raise UsageError(
+                f"{what} {location.text}: an archive cannot be written here",
+                hint="give oci:DIR[:TAG] or a registry; repro build -o writes archives",
+            )
+        return ArchiveStore(location)
     if client is None:
         raise UsageError(f"{location.text}: a registry client is needed for a registry image")
     return RegistryStore(client, location.ref)
 
 
 __all__ = [
+    "ArchiveStore",
     "BlobOutcome",
     "ImageStore",
     "LayoutStore",

@@ -103,7 +103,8 @@ class ReleaseOptions:
     ``NAME:TAG``: the name statements and the SBOM give the image. ``push`` is an image
     location (a registry reference or ``oci:DIR[:TAG]``), or None for ``workdir/dist``.
     ``previous_sbom`` is an SBOM file or an image location to compare the new SBOM with.
-    ``workdir`` holds ``dist/`` and ``.repro/``.
+    ``workdir`` holds ``dist/`` and ``.repro/``. ``dockerfile_name`` is how the provenance
+    names the Dockerfile when it is not a file of the context (``-f -``: stdin).
     """
 
     build: BuildSpec
@@ -117,6 +118,7 @@ class ReleaseOptions:
     previous_sbom: str | None = None
     workdir: Path = Path()
     allow_dirty: bool = False
+    dockerfile_name: str | None = None
 
     @property
     def dockerfile_path(self) -> Path:
@@ -603,7 +605,7 @@ def build_statements(
             builds=built.result.builds,
             started=built.started,
             finished=built.finished,
-            dockerfile=_relative(options.dockerfile_path, options.build.context),
+            dockerfile=options.dockerfile_name or _relative(options.dockerfile_path, options.build.context),
             source=source,
             base_images=base_images(options.dockerfile_path, options.build.build_args),
             target=options.build.target,

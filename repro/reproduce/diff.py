@@ -19,15 +19,17 @@ from __future__ import annotations
 import json
 import re
 import tarfile
+import tempfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from repro.digest import Digest
 from repro.dockerfile import Dockerfile
-from repro.errors import ImageError
-from repro.images.location import ArchiveLocation, LayoutLocation, is_local, parse_location, unsupported
+from repro.errors import ImageError, UsageError
+from repro.images.location import ArchiveLocation, LayoutLocation, is_local, parse_location
 from repro.layers.layertar import ENTRY_TYPES, open_layer_tar
 from repro.oci.layout import Image, ImageLayout, Layer
 from repro.reproduce.changes import (
@@ -77,14 +79,23 @@ class LayoutImage:
     name: str
 
 
-def open_image(ref: str) -> LayoutImage:
-    """Open ``oci:DIR[:TAG]`` (or a bare directory holding one image).
+def open_image(ref: str, *, workdir: Path | None = None) -> LayoutImage:
+    """Open ``oci:DIR[:TAG]`` (or a bare directory holding one image), or an archive.
 
-    Raises :class:`~repro.errors.ImageError` when the layout or the tag is missing.
+    An archive (``oci-archive:``, ``docker-archive:``) is unpacked into a new directory
+    under ``workdir`` (which the caller removes), with the checks of
+    :mod:`repro.images.archive`. Raises :class:`~repro.errors.ImageError` when the layout
+    or the tag is missing or the archive is malformed.
     """
     location = parse_location(ref if is_local(ref) else f"oci:{ref}", what="IMAGE")
     if isinstance(location, ArchiveLocation):
-        raise unsupported(location, what="IMAGE")
+        if workdir is None:
+            raise UsageError(f"IMAGE {ref}: an archive needs a directory to be unpacked into")
+        from repro.images.archive import unpack_archive
+
+        unpacked = unpack_archive(location, Path(tempfile.mkdtemp(prefix="archive-", dir=workdir)))
+        layout = ImageLayout.open(unpacked.directory)
+        return LayoutImage(layout=layout, image=layout.image(unpacked.tag), name=location.display)
     assert isinstance(location, LayoutLocation)  # noqa: S101 (local and not an archive)
     layout = ImageLayout.open(location.directory)
     image = layout.image(location.tag)

@@ -283,18 +283,35 @@ def documents_for_reference(
     validate_in_worker: bool = False,
     formats: Sequence[str] = ("cyclonedx-json",),
 ) -> dict[str, bytes]:
-    """:func:`generate_documents` for an image location (``oci:DIR[:TAG]`` or a registry reference).
+    """:func:`generate_documents` for an image location (``oci:DIR[:TAG]``, an archive or a
+    registry reference).
 
-    A registry image is pulled into a temporary layout (every blob verified) first; its
+    An archive is unpacked into a temporary layout (see :mod:`repro.images.archive`) and a
+    registry image is pulled into a temporary layout (every blob verified) first; its
     name and repository go into the image's ``pkg:oci`` purl. ``validate_in_worker`` is
     :func:`generate_documents`'s.
     """
     import tempfile
 
-    from repro.images.location import LayoutLocation, RegistryLocation, parse_location, unsupported
+    from repro.images.location import ArchiveLocation, LayoutLocation, RegistryLocation, parse_location
     from repro.images.store import RegistryStore
 
     location = parse_location(text)
+    if isinstance(location, ArchiveLocation):
+        from repro.images.archive import unpack_archive
+
+        with tempfile.TemporaryDirectory(prefix="repro-sbom-") as tmp:
+            unpacked = unpack_archive(location, Path(tmp) / "layout")
+            layout = ImageLayout.open(unpacked.directory)
+            return generate_documents(
+                layout,
+                layout.image(unpacked.tag),
+                name=name or location.file.name.split(".", 1)[0],
+                tag=location.reference.rpartition(":")[2] if location.reference else None,
+                dockerfile=dockerfile,
+                validate_in_worker=validate_in_worker,
+                formats=formats,
+            )
     if isinstance(location, LayoutLocation):
         layout = ImageLayout.open(location.directory)
         image = layout.image(location.tag)
@@ -307,8 +324,7 @@ def documents_for_reference(
             validate_in_worker=validate_in_worker,
             formats=formats,
         )
-    if not isinstance(location, RegistryLocation):
-        raise unsupported(location)
+    assert isinstance(location, RegistryLocation)  # noqa: S101 (every other form is handled above)
     from repro.images.pull import pull_image
     from repro.registry.client import RegistryClient
 

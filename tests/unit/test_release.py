@@ -112,7 +112,7 @@ def test_a_registry_destination_is_pushed_by_tag() -> None:
     assert destination.report_path is None
     with pytest.raises(UsageError, match="pushed by tag"):
         destination_for(f"registry.example/app@{DIGEST}", image)
-    with pytest.raises(UsageError, match="not supported yet"):
+    with pytest.raises(UsageError, match="--push takes no oci-archive"):
         destination_for("oci-archive:app.tar", image)
 
 

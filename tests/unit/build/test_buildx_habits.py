@@ -146,7 +146,7 @@ def test_a_missing_build_context_directory(
 def test_output_is_required_and_the_usage_line_says_so(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["build", "--help"]) == EXIT_OK
     usage = capsys.readouterr().out.split("\n\n", 1)[0]
-    assert " -o oci:DIR[:TAG] " in usage.replace("\n", " ")
+    assert " -o OUTPUT " in usage.replace("\n", " ")
     assert "[-o" not in usage
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from repro.build.docker import DockerEngine, parse_step
-from repro.build.dockerarchive import docker_archive_to_layout
 from repro.build.engine import BuildRequest, BuildSecret, RegistrySettings, RunOptions
 from repro.errors import BuildError, ConfigError, ImageError, UsageError
+from repro.images.archive import docker_archive_to_layout
 from repro.oci.layout import ImageLayout
 from repro.process import LineSink
 

@@ -95,15 +95,15 @@ def test_malformed_names_are_refused_where_they_are_written() -> None:
 def test_layout_only_arguments_say_what_would_work() -> None:
     with pytest.raises(UsageError, match=r"-o out/dir: give an OCI layout, oci:DIR\[:TAG\]"):
         parse_layout_location("out/dir", what="-o")
-    with pytest.raises(UsageError, match="docker-archive images are not supported yet") as caught:
+    with pytest.raises(UsageError, match="-o takes no docker-archive") as caught:
         parse_layout_location("docker-archive:app.tar", what="-o")
     assert caught.value.hint is not None
-    assert "skopeo copy docker-archive:app.tar oci:DIR:TAG" in caught.value.hint
+    assert "repro push docker-archive:app.tar oci:DIR:TAG" in caught.value.hint
 
 
-def test_archive_stores_are_not_supported_yet_in_one_place() -> None:
-    with pytest.raises(UsageError, match="oci-archive images are not supported yet"):
-        open_store(parse_location("oci-archive:app.tar"))
+def test_an_archive_store_is_read_only() -> None:
+    with pytest.raises(UsageError, match="an archive cannot be written here"):
+        open_store(parse_location("oci-archive:app.tar"), create=True)
 
 
 def test_a_registry_store_needs_a_client() -> None:
