@@ -15,6 +15,9 @@ were found, never by value.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import os
 import re
 import shutil
@@ -47,6 +50,12 @@ _QEMU_NAMES: Final = {
     "mips64le": "qemu-mips64el",
 }
 _BINFMT_DIR: Final = Path("/proc/sys/fs/binfmt_misc")
+#: The trust store this machine's programs use (Debian, Ubuntu; SSL_CERT_FILE overrides it).
+SYSTEM_CA_BUNDLE: Final = Path("/etc/ssl/certs/ca-certificates.crt")
+#: Mozilla's CA set as Debian's ca-certificates package ships it: what an image that
+#: installs ca-certificates trusts.
+MOZILLA_CA_DIR: Final = Path("/usr/share/ca-certificates/mozilla")
+_PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----\s*(.+?)\s*-----END CERTIFICATE-----", re.DOTALL)
 _VERSION = re.compile(r"(\d+\.\d+(?:\.\d+)?)")
 
 
@@ -394,6 +403,83 @@ def _key_check(key: Path) -> DoctorCheck:
     return DoctorCheck(name, "sign (release --sign key)", status, detail, fix, True)
 
 
+def _certificates(data: bytes) -> dict[bytes, bytes]:
+    """The certificates of a PEM bundle, by the sha256 of their DER bytes."""
+    found = {}
+    for match in _PEM_CERT.finditer(data):
+        try:
+            der = base64.b64decode(b"".join(match.group(1).split()), validate=True)
+        except binascii.Error:
+            continue
+        found[hashlib.sha256(der).digest()] = der
+    return found
+
+
+def _subject(der: bytes) -> str:
+    from cryptography import x509  # only when a CA outside Mozilla's set is named
+
+    try:
+        return x509.load_der_x509_certificate(der).subject.rfc4514_string()
+    except ValueError:
+        return f"sha256:{hashlib.sha256(der).hexdigest()[:16]}"
+
+
+def _mozilla_set(mozilla_dir: Path) -> tuple[dict[bytes, bytes], str] | None:
+    """Mozilla's CA set, from Debian's ca-certificates, else from certifi; None without either."""
+    files = sorted(mozilla_dir.glob("*.crt")) if mozilla_dir.is_dir() else []
+    if files:
+        found: dict[bytes, bytes] = {}
+        for path in files:
+            found.update(_certificates(path.read_bytes()))
+        return found, str(mozilla_dir)
+    try:
+        import certifi
+    except ImportError:
+        return None
+    where = Path(certifi.where())
+    return _certificates(where.read_bytes()), str(where)
+
+
+def _ca_bundle_check(ctx: _Context, system_bundle: Path, mozilla_dir: Path) -> DoctorCheck:
+    """Whether RUN steps that fetch over TLS (pip, npm, curl) need ``--ca-bundle``: they do
+    when this machine trusts a CA that Mozilla's set (an image's ca-certificates) lacks, as
+    behind a proxy that intercepts TLS."""
+    name, feature = "CA bundle", "TLS in RUN steps (pip, npm, curl)"
+    bundle = Path(ctx.environ.get("SSL_CERT_FILE") or system_bundle)
+    configured = ctx.config.ca_bundle
+    try:
+        host = _certificates(bundle.read_bytes())
+    except OSError:
+        return DoctorCheck(name, feature, INFO, f"no trust store at {bundle} to compare")
+    mozilla = _mozilla_set(mozilla_dir)
+    if mozilla is None:
+        return DoctorCheck(
+            name, feature, INFO, f"no copy of Mozilla's CA set ({mozilla_dir}, certifi) to compare"
+        )
+    known, source = mozilla
+    extra = [der for digest, der in host.items() if digest not in known]
+    if not extra:
+        return DoctorCheck(
+            name, feature, OK, f"{bundle} trusts only CAs of Mozilla's set ({source}), as an image would"
+        )
+    shown = "; ".join(_subject(der) for der in extra[:3]) + (
+        f" (+{len(extra) - 3} more)" if len(extra) > 3 else ""
+    )
+    detail = (
+        f"{bundle} trusts {len(extra)} CA(s) outside Mozilla's set ({source}), which an image's "
+        f"ca-certificates lacks: {shown}"
+    )
+    if configured is not None:
+        return DoctorCheck(name, feature, OK, f"{detail}; builds get {configured} (ca_bundle)")
+    return DoctorCheck(
+        name,
+        feature,
+        WARNING,
+        f"{detail}; RUN steps that fetch over TLS (pip, npm) fail to verify where a proxy signs with one of them",
+        f"build with --ca-bundle {bundle} (or ca_bundle in the configuration)",
+    )
+
+
 def run_doctor(
     config: Config,
     *,
@@ -404,18 +490,23 @@ def run_doctor(
     which: Callable[[str], str | None] = shutil.which,
     binfmt_dir: Path = _BINFMT_DIR,
     environ: dict[str, str] | None = None,
+    system_bundle: Path = SYSTEM_CA_BUNDLE,
+    mozilla_dir: Path = MOZILLA_CA_DIR,
 ) -> DoctorReport:
     """Check what each feature needs (see the module documentation).
 
     ``platforms``: the platforms the user builds (their emulators become required);
     ``key``: the signing key to check; ``check_registries``: contact each configured
     registry and mirror (GET /v2/). Credentials are looked up for each either way.
+    The CA bundle check compares ``system_bundle`` (or ``$SSL_CERT_FILE``) with Mozilla's
+    set in ``mozilla_dir`` (else certifi's).
     """
     ctx = _Context(
         config=config, runner=runner, which=which, environ=dict(os.environ if environ is None else environ)
     )
     checks = [_config_check(config), _buildah_check(ctx), _docker_check(ctx), _skopeo_check(ctx)]
     checks += _platform_checks(platforms, binfmt_dir)
+    checks.append(_ca_bundle_check(ctx, system_bundle, mozilla_dir))
     hosts = _registry_hosts(config)
     if check_registries:
         checks += [_registry_check(ctx, host) for host in hosts]

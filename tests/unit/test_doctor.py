@@ -12,7 +12,7 @@ import pytest
 
 from repro.cli import main
 from repro.config import Config, RegistryConfig
-from repro.doctor import MISSING, OK, DoctorReport, run_doctor
+from repro.doctor import MISSING, OK, DoctorCheck, DoctorReport, run_doctor
 from repro.platform import Platform
 
 
@@ -170,3 +170,111 @@ def test_credentials_are_reported_by_place_not_value(tmp_path: Path) -> None:
     assert checks["credentials other.example"].status == "info"
     assert secret not in json.dumps(report.to_json())
     assert "user" not in checks["credentials registry.example"].detail
+
+
+# --- the CA bundle check -------------------------------------------------------------------
+
+
+def _ca(common_name: str) -> bytes:
+    """A self-signed CA certificate in PEM."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    start = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(start)
+        .not_valid_after(start + datetime.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM)
+
+
+@pytest.fixture(scope="module")
+def mozilla_pems() -> list[bytes]:
+    return [_ca("Mozilla Root One"), _ca("Mozilla Root Two")]
+
+
+def _trust(tmp_path: Path, mozilla: list[bytes], host: list[bytes]) -> tuple[Path, Path]:
+    directory = tmp_path / "mozilla"
+    directory.mkdir()
+    for index, pem in enumerate(mozilla):
+        (directory / f"root-{index}.crt").write_bytes(pem)
+    bundle = tmp_path / "ca-certificates.crt"
+    bundle.write_bytes(b"".join(host))
+    return bundle, directory
+
+
+def _ca_check(
+    tmp_path: Path, bundle: Path, mozilla_dir: Path, config: Config | None = None, **env: str
+) -> DoctorCheck:
+    report = run_doctor(
+        config or Config(),
+        which=no_program,
+        check_registries=False,
+        binfmt_dir=tmp_path / "none",
+        environ=env,
+        system_bundle=bundle,
+        mozilla_dir=mozilla_dir,
+    )
+    check = by_name(report)["CA bundle"]
+    assert isinstance(check, DoctorCheck)
+    return check
+
+
+def test_a_host_trusting_only_mozillas_cas_needs_no_bundle(tmp_path: Path, mozilla_pems: list[bytes]) -> None:
+    bundle, mozilla = _trust(tmp_path, mozilla_pems, mozilla_pems)
+    check = _ca_check(tmp_path, bundle, mozilla)
+    assert check.status == OK
+    assert "only CAs of Mozilla's set" in check.detail
+
+
+def test_a_host_ca_outside_mozillas_set_asks_for_ca_bundle(tmp_path: Path, mozilla_pems: list[bytes]) -> None:
+    proxy = _ca("Corporate TLS Inspection CA")
+    bundle, mozilla = _trust(tmp_path, mozilla_pems, [*mozilla_pems, proxy])
+    check = _ca_check(tmp_path, bundle, mozilla)
+    assert check.status == "warning"
+    assert "1 CA(s) outside Mozilla's set" in check.detail
+    assert "CN=Corporate TLS Inspection CA" in check.detail
+    assert check.fix == f"build with --ca-bundle {bundle} (or ca_bundle in the configuration)"
+    assert not check.required
+
+    configured = _ca_check(tmp_path, bundle, mozilla, Config(ca_bundle=bundle))
+    assert configured.status == OK
+    assert f"builds get {bundle}" in configured.detail
+
+
+def test_a_ca_named_like_a_mozilla_root_is_compared_by_its_bytes(
+    tmp_path: Path, mozilla_pems: list[bytes]
+) -> None:
+    impostor = _ca("Mozilla Root One")  # same name, another key
+    bundle, mozilla = _trust(tmp_path, mozilla_pems, [mozilla_pems[1], impostor])
+    check = _ca_check(tmp_path, bundle, mozilla)
+    assert check.status == "warning"
+    assert "CN=Mozilla Root One" in check.detail
+
+
+def test_ssl_cert_file_is_the_bundle_compared_and_garbage_is_no_traceback(
+    tmp_path: Path, mozilla_pems: list[bytes]
+) -> None:
+    bundle, mozilla = _trust(tmp_path, mozilla_pems, mozilla_pems)
+    other = tmp_path / "other.pem"
+    other.write_bytes(
+        b"-----BEGIN CERTIFICATE-----\n%%% not base64 %%%\n-----END CERTIFICATE-----\n" + _ca("Extra")
+    )
+    check = _ca_check(tmp_path, bundle, mozilla, SSL_CERT_FILE=str(other))
+    assert check.status == "warning"
+    assert str(other) in check.detail
+    missing = _ca_check(tmp_path, tmp_path / "absent.crt", mozilla)
+    assert missing.status == "info"
