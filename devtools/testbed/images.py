@@ -29,7 +29,7 @@ import shutil
 import tarfile
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -393,11 +393,20 @@ class DebianBase:
     layout: Path  # OCI layout with ref name = suite
 
 
-def debian_base(suite: str = DEBIAN_SUITE, mirror: str | None = None) -> DebianBase:
-    """The cached minbase root file system and its OCI layout, made on first use."""
+def debian_base(
+    suite: str = DEBIAN_SUITE, mirror: str | None = None, *, include: Sequence[str] = ()
+) -> DebianBase:
+    """The cached minbase root file system and its OCI layout, made on first use.
+
+    ``include`` names Debian packages installed on top (``mmdebstrap --include``), for a
+    toolchain base such as ``golang-go`` that would be too slow to install in every build.
+    """
     mirror = mirror or debian_mirror(suite)
     architecture = _host_architecture()
+    packages = ",".join(sorted(include))
     key = hashlib.sha256(f"{suite}\n{mirror}\n{SOURCE_DATE_EPOCH}\n{architecture}\nminbase".encode())
+    if packages:
+        key.update(f"\n{packages}".encode())
     entry = cache_dir() / f"debian-{suite}-{key.hexdigest()[:16]}"
     rootfs, layout, done = entry / "rootfs.tar", entry / "oci", entry / "complete"
     with _locked(entry.with_suffix(".lock")):
@@ -414,6 +423,7 @@ def debian_base(suite: str = DEBIAN_SUITE, mirror: str | None = None) -> DebianB
                     "mmdebstrap",
                     "--variant=minbase",
                     "--quiet",
+                    *([f"--include={packages}"] if packages else []),
                     suite,
                     str(partial_tar),
                     f"deb {mirror} {suite} main",
@@ -434,7 +444,10 @@ def debian_base(suite: str = DEBIAN_SUITE, mirror: str | None = None) -> DebianB
                 "Cmd": ["bash"],
                 "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
             },
-            created_by=f"mmdebstrap --variant=minbase {suite} (SOURCE_DATE_EPOCH={SOURCE_DATE_EPOCH})",
+            created_by=(
+                f"mmdebstrap --variant=minbase{f' --include={packages}' if packages else ''} {suite}"
+                f" (SOURCE_DATE_EPOCH={SOURCE_DATE_EPOCH})"
+            ),
         )
         oci.tag(descriptor, suite)
         done.write_text(json.dumps({"mirror": mirror, "suite": suite, "epoch": SOURCE_DATE_EPOCH}))
@@ -473,6 +486,14 @@ def _pushed(registry: RunningRegistry, repository: str, tag: str, layout: Path) 
         manifest=manifest,
         layout=layout,
     )
+
+
+def push_debian_toolchain(registry: RunningRegistry, repository: str, packages: Sequence[str]) -> PushedImage:
+    """The Debian minbase with ``packages`` installed (cached like ``debian:bookworm``),
+    pushed as ``REPOSITORY:bookworm``."""
+    base = debian_base(include=packages)
+    skopeo_copy(f"oci:{base.layout}:{DEBIAN_SUITE}", registry, f"{repository}:{DEBIAN_SUITE}")
+    return _pushed(registry, repository, DEBIAN_SUITE, base.layout)
 
 
 def push_base_images(

@@ -1,0 +1,3 @@
+const debug = require("debug")("hello");
+debug.enable("hello");
+debug("hello from Node %s", process.version);
