@@ -17,6 +17,14 @@ Every case runs once per round, in the same order (bench/stats.py); each time is
 reported as min/median/max over the rounds, and the ratio ``repro verify / buildah x2``
 per round; the goal is ≤ 1.1.
 
+The ecosystem cases ``pip-venv`` and ``npm-ci`` (``tests/integration/ecosystem/cases``)
+fetch from PyPI and the npm registry during the build, through this machine's CA bundle:
+repro verify gets ``--scrub auto --ca-bundle``, and the plain builds get what a user would
+pass by hand for the same work — the bundle as a ``--volume`` and SOURCE_DATE_EPOCH and
+the CA variables as declared build arguments (the Dockerfile copy gains the ``ARG`` line).
+``npm-ci`` builds on Debian with nodejs and npm (made once per machine by mmdebstrap, not
+measured).
+
 Run: ``.venv/bin/python bench/verify.py`` (about 3 minutes; needs buildah, docker-registry,
 skopeo, mmdebstrap and busybox-static). ``--cases busybox-app`` for a quick run,
 ``--rounds 5`` for a tighter spread.
@@ -40,6 +48,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench.stats import Spread, interleaved_measured, ratio  # noqa: E402
 from devtools.testbed import push_base_images, start_plain_registry  # noqa: E402
+from devtools.testbed.images import push_debian_toolchain  # noqa: E402
+from repro.build.runenv import declare_args, run_variables  # noqa: E402
+from repro.layers.leftovers import CA_BUNDLE_MOUNT  # noqa: E402
 from tests.integration.assets import make_context  # noqa: E402
 
 GOAL = 1.1
@@ -53,9 +64,42 @@ CASES: dict[str, list[str]] = {
 }
 REPRO = [sys.executable, "-m", "repro"]
 
+# -- the ecosystem cases (pip and npm) ----------------------------------------------------------
 
-def plain_buildah(context: Path, workdir: Path) -> None:
-    """One build with the reproducible recipe, in fresh storage under ``workdir``."""
+ECOSYSTEM_DIR = ROOT / "tests" / "integration" / "ecosystem" / "cases"
+#: TLS to PyPI and npm from inside a build: this machine's trust store (see README, --ca-bundle).
+CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+#: Ecosystem case -> the placeholder its Dockerfile.in names for its base image.
+ECOSYSTEM: dict[str, str] = {"pip-venv": "debian", "npm-ci": "node"}
+NODE_PACKAGES = ("nodejs", "npm")
+for _name in ECOSYSTEM:
+    CASES[_name] = ["--scrub", "auto", "--ca-bundle", str(CA_BUNDLE)]
+
+
+def ecosystem_context(case: str, destination: Path, base: str) -> Path:
+    """The case's build context, its ``{debian}``/``{node}`` placeholder replaced by ``base``."""
+    source = ECOSYSTEM_DIR / case
+    shutil.copytree(source, destination, ignore=shutil.ignore_patterns("Dockerfile.in"))
+    template = (source / "Dockerfile.in").read_text()
+    (destination / "Dockerfile").write_text(template.replace(f"{{{ECOSYSTEM[case]}}}", base))
+    return destination
+
+
+def run_step_arguments(context: Path, workdir: Path) -> list[str]:
+    """What a plain build needs for the same RUN steps as ``repro verify --ca-bundle``: a
+    Dockerfile copy declaring the variables, their values, and the bundle mounted."""
+    variables = run_variables(int(EPOCH), ca_bundle=True)
+    dockerfile = workdir / "Dockerfile"
+    dockerfile.write_bytes(declare_args((context / "Dockerfile").read_bytes(), variables))
+    argv = ["--volume", f"{CA_BUNDLE}:{CA_BUNDLE_MOUNT}:ro", "-f", str(dockerfile)]
+    for name, value in variables.items():
+        argv += ["--build-arg", f"{name}={value}"]
+    return argv
+
+
+def plain_buildah(context: Path, workdir: Path, *, run_steps: bool = False) -> None:
+    """One build with the reproducible recipe, in fresh storage under ``workdir``;
+    ``run_steps``: with the CA bundle and variables of :func:`run_step_arguments`."""
     argv = [
         "buildah",
         "--root", str(workdir / "storage"),
@@ -70,19 +114,19 @@ def plain_buildah(context: Path, workdir: Path) -> None:
         "--timestamp", EPOCH,
         "--identity-label=false",
         "-t", f"oci:{workdir / 'out'}:bench",
-        "-f", str(context / "Dockerfile"),
+        *(run_step_arguments(context, workdir) if run_steps else ["-f", str(context / "Dockerfile")]),
         str(context),
     ]  # fmt: skip
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def time_buildah_twice(context: Path, scratch: Path) -> float:
+def time_buildah_twice(context: Path, scratch: Path, run_steps: bool = False) -> float:
     """Two plain builds one after the other; the fresh storages' set-up and removal are not timed."""
     workdirs = [Path(tempfile.mkdtemp(dir=scratch, prefix="buildah-")) for _ in range(2)]
     try:
         start = time.perf_counter()
         for workdir in workdirs:
-            plain_buildah(context, workdir)
+            plain_buildah(context, workdir, run_steps=run_steps)
         return time.perf_counter() - start
     finally:
         for workdir in workdirs:
@@ -120,6 +164,9 @@ def main() -> int:
         print("setting up the registry and base images (not measured)…", file=sys.stderr)
         with start_plain_registry(scratch / "registry") as registry:
             images = push_base_images(registry, workdir=scratch / "images", debian=need_debian)
+            bases = {"debian": images.debian.pinned if images.debian is not None else ""}
+            if "npm-ci" in cases:
+                bases["node"] = push_debian_toolchain(registry, "debian-node", NODE_PACKAGES).pinned
             env = {
                 **os.environ,
                 "REPRO_INSECURE_REGISTRIES": registry.host,
@@ -127,11 +174,16 @@ def main() -> int:
                 "PYTHONPATH": str(ROOT),
             }
             for case in cases:
-                context = make_context(case, scratch / "contexts" / case, images)
+                destination = scratch / "contexts" / case
+                if case in ECOSYSTEM:
+                    context = ecosystem_context(case, destination, bases[ECOSYSTEM[case]])
+                else:
+                    context = make_context(case, destination, images)
+                run_steps = case in ECOSYSTEM
                 # one untimed run each, so that the page cache treats both alike
-                time_buildah_twice(context, scratch)
+                time_buildah_twice(context, scratch, run_steps)
                 measured: dict[str, Callable[[], float]] = {
-                    "buildah x2": partial(time_buildah_twice, context, scratch),
+                    "buildah x2": partial(time_buildah_twice, context, scratch, run_steps),
                     "repro verify": partial(time_repro_verify, context, CASES[case], env),
                 }
                 if not args.no_sequential:
