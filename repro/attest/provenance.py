@@ -244,6 +244,7 @@ def release_statements(build: ReleaseBuild, sbom: bytes) -> list[Statement]:
             build_digests=(first.digest, second.digest),
             scrubbed=first.scrubbed,
             engines={**first.engine.versions(), **second.engine.versions()},
+            engine_names=(first.engine.name, second.engine.name),
         ),
     )
     variations = {

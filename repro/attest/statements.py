@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,8 +38,10 @@ REPRODUCIBLE_V1: Final = "https://repro.dev/attestations/reproducible/v1"
 #: The predicate of cosign's own image signature (``cosign sign`` with the bundle format):
 #: a statement that only names the image, with an empty predicate.
 COSIGN_SIGN_V1: Final = "https://sigstore.dev/cosign/sign/v1"
-#: The SLSA buildType of a repro build (buildah backend, normalised, built twice).
+#: The SLSA buildType of a repro build with buildah (normalised, built twice); every engine
+#: names its own (:func:`build_type`).
 BUILD_TYPE: Final = "https://repro.dev/buildtypes/buildah/v1"
+_BUILD_TYPE_FORMAT: Final = "https://repro.dev/buildtypes/{}/v1"
 #: builder.id when no builder is configured and the build does not run under GitHub Actions.
 DEFAULT_BUILDER_ID: Final = "https://repro.dev/builders/local/v1"
 BUILDER_ID_ENV: Final = "REPRO_BUILDER_ID"
@@ -299,6 +302,24 @@ class ProvenanceInputs:
     #: them (``{"buildah": "1.28.2"}``; ``{"docker": "20.10.24", "buildkit": "v0.8.2"}``).
     engines: Mapping[str, str] = field(default_factory=dict)
     invocation_id: str | None = None
+    #: The names of the engines of the builds (``("docker", "docker")``; two names for a
+    #: cross-engine verification): they name the buildType.
+    engine_names: tuple[str, ...] = ("buildah",)
+
+
+def build_type(engine_names: Sequence[str]) -> str:
+    """The SLSA buildType of a build by ``engine_names``: each engine has its own, and
+    builds by two engines that agreed name both, in the order they ran.
+
+    >>> build_type(["docker", "docker"])
+    'https://repro.dev/buildtypes/docker/v1'
+    >>> build_type(["buildah", "docker"])
+    'https://repro.dev/buildtypes/buildah+docker/v1'
+    """
+    names = list(dict.fromkeys(engine_names))
+    if not names or not all(re.fullmatch(r"[a-z0-9][a-z0-9-]*", name) for name in names):
+        raise ValueError(f"engine names must be lower-case words, got {list(engine_names)!r}")
+    return _BUILD_TYPE_FORMAT.format("+".join(names))
 
 
 def slsa_provenance(
@@ -325,7 +346,7 @@ def slsa_provenance(
     if inputs.build_context is not None:
         dependencies.append(inputs.build_context.descriptor())
     build_definition: dict[str, Any] = {
-        "buildType": BUILD_TYPE,
+        "buildType": build_type(inputs.engine_names),
         "externalParameters": external,
         "resolvedDependencies": dependencies,
     }

@@ -3,6 +3,7 @@ was dirty, and the digest of the context actually built (checked against coreuti
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from repro.attest.provenance import context_dir_hash, git_source, inspect_source
-from repro.attest.statements import BaseImage, ProvenanceInputs, SourceContext, slsa_provenance
+from repro.attest.statements import BaseImage, ProvenanceInputs, SourceContext, build_type, slsa_provenance
 from repro.build.pipeline import BuildSpec
 from repro.config import Config
 from repro.digest import Digest
@@ -210,6 +211,24 @@ def test_provenance_says_dirty_and_what_was_built() -> None:
     dependencies = predicate["buildDefinition"]["resolvedDependencies"]
     assert {"name": "build-context", "digest": {"dirHash": state.dir_hash}} in dependencies
     assert {"name": "source", "digest": {"gitCommit": "c" * 40}} in dependencies
+
+
+def test_each_engine_names_its_own_build_type() -> None:
+    def named(*engines: str) -> str:
+        inputs = dataclasses.replace(fixtures.PROVENANCE, engine_names=engines)
+        return str(
+            slsa_provenance(fixtures.SUBJECTS, inputs, env={}).to_json()["predicate"]["buildDefinition"][
+                "buildType"
+            ]
+        )
+
+    assert named("buildah", "buildah") == "https://repro.dev/buildtypes/buildah/v1"
+    assert named("docker", "docker") == "https://repro.dev/buildtypes/docker/v1"
+    # Two engines that agreed: both are named, in the order they built.
+    assert named("buildah", "docker") == "https://repro.dev/buildtypes/buildah+docker/v1"
+    for bad in ((), ("Docker",), ("a/b",)):
+        with pytest.raises(ValueError, match="engine names"):
+            build_type(bad)
 
 
 def test_base_images_are_package_urls() -> None:
