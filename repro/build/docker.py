@@ -55,6 +55,8 @@ _CLIENT_VERSION_RE = re.compile(r"version\s+(\d+)\.(\d+)")
 _BUILDX_ONLY_MAJOR = 23
 # BuildKit's plain progress: "#5 [2/3] RUN make", "#7 [build 2/4] COPY . /src".
 _STEP_RE = re.compile(r"^#\d+ \[(?:(\S+) )?(\d+)/(\d+)\] (.*)$")
+#: The comment BuildKit's Dockerfile frontend puts on every history entry it writes.
+BUILDKIT_COMMENT = "buildkit.dockerfile.v0"
 _BUILDKIT_VERSION_RE = re.compile(r"^Buildkit:\s*(\S+)", re.MULTILINE)
 
 
@@ -258,7 +260,15 @@ class DockerEngine:
     def noise(self) -> EngineNoise:
         # BuildKit writes no label about itself; the Docker daemon's own config keys
         # (container, container_config, docker_version) the normaliser always removes.
-        return EngineNoise()
+        # Measured on Docker 20.10's BuildKit: "ArgsEscaped": true in every image (it only
+        # means something on Windows), the comment "buildkit.dockerfile.v0" on every history
+        # entry, and empty 0755 dev/, etc/, proc/, sys/ entries in every RUN layer (the
+        # runtime's mount points, there whether or not the base has them).
+        return EngineNoise(
+            runtime_keys=frozenset({"ArgsEscaped"}),
+            history_comments=frozenset({BUILDKIT_COMMENT}),
+            mount_directories=frozenset({"dev", "etc", "proc", "sys"}),
+        )
 
     def varies(self) -> frozenset[str]:
         # The daemon runs the build: the client's environment and umask never reach it.

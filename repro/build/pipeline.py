@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from repro.build.capabilities import FEATURES, UnsupportedFeatureError, check_capabilities
 from repro.build.dockerignore import IGNORE_FILES, copy_context
@@ -49,6 +49,9 @@ from repro.dockerfile import StageGraph, build_stage_graph, parse
 from repro.errors import ImageError, ReferenceFormatError, UsageError
 from repro.fsutil import check_writable
 from repro.layers.noise import NO_NOISE, EngineNoise
+
+if TYPE_CHECKING:
+    from repro.layers.createdby import BuiltStages
 from repro.layers.scrub import resolve_profiles
 from repro.oci.layout import ImageLayout
 from repro.platform import parse_platforms
@@ -289,6 +292,35 @@ class Normalized:
     info: Mapping[str, Any] = field(default_factory=dict)
 
 
+def built_stages(graph: StageGraph, target: str | None) -> BuiltStages:
+    """The instructions of the stage ``target`` (default: the last) and of the stages it
+    is built ``FROM``, root first, and the image the root starts from as ``NAME@DIGEST``
+    (None for ``scratch``): what the build's own history entries describe."""
+    from repro.layers.createdby import BuiltInstruction, BuiltStages
+
+    stage = graph.stage(target) if target is not None else graph.stages[-1]
+    if stage is None:
+        raise UsageError(f"--target {target}: no stage has that name")
+    chain = [stage]
+    while chain[-1].base_stage is not None:
+        chain.append(graph.stages[chain[-1].base_stage])
+    root = chain[-1]
+    base = None
+    if not root.is_scratch and root.base_expanded is not None:
+        try:
+            reference = parse_reference(root.base_expanded)
+        except ReferenceFormatError:
+            reference = None
+        if reference is not None:
+            base = f"{reference.name}@{reference.digest}" if reference.digest else str(reference)
+    instructions = tuple(
+        BuiltInstruction(keyword=ins.keyword.upper(), text=ins.original)
+        for stage in reversed(chain)
+        for ins in stage.instructions
+    )
+    return BuiltStages(instructions=instructions, base=base)
+
+
 def normalize(
     src: Path,
     dest: Path,
@@ -298,16 +330,25 @@ def normalize(
     scrub: tuple[str, ...],
     variables: Mapping[str, str] | None = None,
     noise: EngineNoise = NO_NOISE,
+    built: BuiltStages | None = None,
 ) -> Normalized:
     """Normalise the engine's layout ``src`` into a new layout ``dest`` tagged ``tag``.
 
     ``variables`` are those the build gave RUN steps (:mod:`repro.build.runenv`); ``noise``
-    is what engines write about themselves.
+    is what engines write about themselves; ``built`` the instructions the build ran
+    (:func:`built_stages`), so that every engine's history reads the same.
     """
     from repro.layers.normalize import normalize_layout
 
     result = normalize_layout(
-        src, dest, tag=tag, source_date_epoch=epoch, scrub=scrub, run_variables=variables, noise=noise
+        src,
+        dest,
+        tag=tag,
+        source_date_epoch=epoch,
+        scrub=scrub,
+        run_variables=variables,
+        noise=noise,
+        built=built,
     )
     paths = tuple(sorted({scrubbed.path for scrubbed in result.scrubbed}))
     return Normalized(digest=result.manifest_digest, scrubbed=paths, info=result.to_json())
@@ -403,7 +444,14 @@ def run_build(
 
     noise = engine_noise() | engine.noise()
     normalized = normalize(
-        raw, image, tag=spec.tag, epoch=epoch.value, scrub=spec.scrub, variables=variables, noise=noise
+        raw,
+        image,
+        tag=spec.tag,
+        epoch=epoch.value,
+        scrub=spec.scrub,
+        variables=variables,
+        noise=noise,
+        built=built_stages(prepared.graph, spec.target),
     )
     shutil.rmtree(options.workdir, ignore_errors=True)  # engine storage: no longer needed
     return BuildResult(

@@ -1,7 +1,7 @@
 """Engine bookkeeping in an image that the Dockerfile did not ask for, and how to tell it
 from what the user's instructions made.
 
-Three kinds, all removed by the normaliser:
+Four kinds, all removed by the normaliser:
 
 - **Mount points left in RUN layers.** To run a RUN step buildah bind-mounts the
   container's ``/etc/hosts``, ``/etc/hostname`` and ``/etc/resolv.conf`` and needs
@@ -9,6 +9,12 @@ Three kinds, all removed by the normaliser:
   creates them, and they end up in the step's layer: three *empty* regular files of mode
   0755 (a mode no tool gives a hosts file) and four empty directories.
   :func:`mount_point_leftovers` finds them.
+- **Mount-point directories BuildKit leaves in RUN layers.** BuildKit's RUN layers keep
+  an entry for each directory the runtime mounted over (``dev``, ``proc``, ``sys``, and
+  ``etc`` for the hosts and resolv.conf files): empty, mode 0755, owned by root, whether
+  the base had them or not. The engine declares them
+  (:attr:`~repro.layers.noise.EngineNoise.mount_directories`) and
+  :func:`unasked_mount_directories` finds those the step did not ask for.
 - **History comments naming intermediate images** (``FROM 0b1453d0e5bc``): buildah records
   the id of the image each step started from, a random-looking id that differs between
   two builds of the same Dockerfile.
@@ -22,7 +28,7 @@ Three kinds, all removed by the normaliser:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final, Protocol
 
 from repro.errors import ReferenceFormatError
@@ -57,7 +63,7 @@ class _Entry(Protocol):
     size: int
 
 
-def mount_point_leftovers(entries: Mapping[str, _Entry]) -> list[str]:
+def mount_point_leftovers(entries: Mapping[str, _Entry], instruction: str = "") -> list[str]:
     """The paths of one RUN layer's ``entries`` that are the engine's mount points.
 
     The signature, in this order:
@@ -71,7 +77,8 @@ def mount_point_leftovers(entries: Mapping[str, _Entry]) -> list[str]:
        are empty in this layer, mode 0755, owned by root. A ``run/`` holding anything the
        step wrote (``run/app/pid``) stays, and so does every such directory in a layer
        without the fingerprint — an empty ``mkdir /run`` on a base that already had hosts
-       files is kept, as the user wrote it.
+       files is kept, as the user wrote it — and every one the RUN ``instruction`` (its
+       history text) names (:func:`names_path`: ``RUN mkdir /proc`` keeps ``proc``).
     3. The parent directories of what 1. and 2. removed (``etc/``, ``run/repro/``,
        ``run/``) when nothing else is under them in this layer and they are plain root
        0755 directories: they are in the layer only because the engine wrote into them.
@@ -98,6 +105,7 @@ def mount_point_leftovers(entries: Mapping[str, _Entry]) -> list[str]:
             and entry.kind == _DIR_KIND
             and _is_plain(entry)
             and not _has_children(entries, directory, removed)
+            and not names_path(instruction, directory)
         ):
             removed.add(directory)
     parents = sorted({p.rsplit("/", i)[0] for p in removed for i in range(1, p.count("/") + 1)}, reverse=True)
@@ -111,6 +119,47 @@ def mount_point_leftovers(entries: Mapping[str, _Entry]) -> list[str]:
         ):
             removed.add(directory)
     return sorted(removed)
+
+
+def unasked_mount_directories(
+    entries: Mapping[str, _Entry], directories: Iterable[str], instruction: str
+) -> list[str]:
+    """The top-level ``directories`` (an engine's declared mount points) that one RUN
+    layer holds only because the engine mounted over them.
+
+    The rule: such an entry is removed when it is a directory of mode 0755 owned by root
+    (the runtime's default), with nothing under it in this layer, and the RUN
+    ``instruction`` (its history text) does not name it as a path of its own (``/proc``,
+    ``proc``, ``/proc/``). A directory the user created (``RUN mkdir /proc``), changed
+    (``chmod``, ``chown``) or wrote into stays, so a user's directory is never removed;
+    what is removed is at most a directory entry whose only effect would be a time.
+
+    >>> unasked_mount_directories({"proc": dir_0755}, ["proc"], "RUN make")   # doctest: +SKIP
+    ['proc']
+    """
+    removed = []
+    for directory in sorted(set(directories)):
+        entry = entries.get(directory)
+        if (
+            entry is not None
+            and entry.kind == _DIR_KIND
+            and _is_plain(entry)
+            and not _has_children(entries, directory, set())
+            and not names_path(instruction, directory)
+        ):
+            removed.append(directory)
+    return removed
+
+
+def names_path(instruction: str, directory: str) -> bool:
+    """Whether ``instruction`` names the top-level ``directory`` itself, as ``/dir``,
+    ``/dir/`` or the bare word ``dir`` (a path under it, ``/dir/x``, does not count).
+
+    >>> names_path("mkdir -p /proc", "proc"), names_path("cat /proc/cpuinfo", "proc")
+    (True, False)
+    """
+    pattern = rf"(?<![\w./$-])/?{re.escape(directory)}/?(?![\w./-])"
+    return re.search(pattern, instruction) is not None
 
 
 def _is_plain(entry: _Entry) -> bool:

@@ -50,6 +50,7 @@ from repro import __version__
 from repro.digest import Digest
 from repro.errors import ImageError
 from repro.fsutil import atomic_write
+from repro.layers.createdby import BuiltStages, Pairing, canonical_history, pair_own_entries
 from repro.layers.leftovers import (
     BASE_NAME_ANNOTATION,
     base_history_length,
@@ -60,6 +61,7 @@ from repro.layers.leftovers import (
     normalize_base_annotations,
     run_layer_indexes,
     strip_run_variables,
+    unasked_mount_directories,
 )
 from repro.layers.noise import NO_NOISE, EngineNoise
 from repro.layers.scrub import AUTO, Scrubber, resolve_profiles
@@ -191,12 +193,19 @@ def normalize_config(
     base_history: int = 0,
     run_variables: Mapping[str, str] | None = None,
     noise: EngineNoise = NO_NOISE,
+    pairing: Pairing | None = None,
+    base: str | None = None,
 ) -> dict[str, Any]:
     """The canonical config: times set to the epoch, diff IDs replaced, engine ``noise`` removed.
 
     The first ``base_history`` history entries are the base image's and stay as they are;
     the build's own get the epoch as ``created`` and lose comments naming intermediate
-    images, and what declaring ``run_variables`` left (:mod:`repro.build.runenv`).
+    images or the engine (``noise.history_comments``), and what declaring
+    ``run_variables`` left (:mod:`repro.build.runenv`). With a ``pairing`` of the build's
+    own entries to its instructions they get the canonical texts of
+    :mod:`repro.layers.createdby` (and the first one the comment ``FROM <base>``).
+    In the runtime config, ``noise.runtime_keys``, keys whose value is null and a
+    ``WorkingDir`` of ``/`` are dropped: each means what its absence means.
     """
     variables = run_variables or {}
     created = rfc3339(source_date_epoch)
@@ -205,13 +214,23 @@ def normalize_config(
     out["created"] = created
     history = out.get("history")
     if isinstance(history, list):
-        out["history"] = _history(history, base_history, created, variables)
+        out["history"] = _history(history, base_history, created, variables, noise.history_comments)
+        if pairing is not None:
+            own = out["history"][base_history:]
+            if len(own) == len(pairing.instructions):
+                out["history"][base_history:] = canonical_history(
+                    own, pairing, base=base, noise_comments=noise.history_comments
+                )
     rootfs = out.get("rootfs")
     out["rootfs"] = {**(rootfs if isinstance(rootfs, dict) else {}), "type": "layers"}
     out["rootfs"]["diff_ids"] = [str(d) for d in diff_ids]
     runtime = out.get("config")
     if isinstance(runtime, dict):
-        runtime = dict(runtime)
+        runtime = {
+            k: v
+            for k, v in runtime.items()
+            if k not in noise.runtime_keys and v is not None and not (k == "WorkingDir" and v == "/")
+        }
         labels = runtime.get("Labels")
         if isinstance(labels, dict):
             labels = {k: v for k, v in labels.items() if k not in noise.labels}
@@ -226,7 +245,11 @@ def normalize_config(
 
 
 def _history(
-    history: Sequence[Any], base_history: int, created: str, variables: Mapping[str, str]
+    history: Sequence[Any],
+    base_history: int,
+    created: str,
+    variables: Mapping[str, str],
+    noise_comments: frozenset[str] = frozenset(),
 ) -> list[Any]:
     kept: list[Any] = list(history[:base_history])
     # The declaration of the RUN variables is the first entry of the build and carries
@@ -239,10 +262,16 @@ def _history(
             continue
         if is_run_variables_entry(entry, variables):
             comment = entry.get("comment")
-            if isinstance(comment, str) and not is_intermediate_comment(comment):
+            if (
+                isinstance(comment, str)
+                and not is_intermediate_comment(comment)
+                and comment not in noise_comments
+            ):
                 carried = comment
             continue
         own = _own_history_entry(entry, created, variables)
+        if own.get("comment") in noise_comments:
+            del own["comment"]
         if carried is not None:
             own["comment"] = carried
             carried = None
@@ -277,6 +306,7 @@ def normalize_layout(
     limits: Limits = DEFAULT_LIMITS,
     run_variables: Mapping[str, str] | None = None,
     noise: EngineNoise = NO_NOISE,
+    built: BuiltStages | None = None,
 ) -> NormalizeResult:
     """Write the canonical form of the image ``tag`` of ``src`` into the layout ``dest``.
 
@@ -285,7 +315,9 @@ def normalize_layout(
     needed and may be ``src`` itself. ``scrub`` names profiles of :mod:`repro.layers.scrub`.
     ``run_variables`` are the variables the build gave every RUN step as declared build
     arguments (:mod:`repro.build.runenv`); the history keeps no trace of them. ``noise`` is
-    what engines write about themselves (:mod:`repro.layers.noise`).
+    what engines write about themselves (:mod:`repro.layers.noise`); ``built`` the
+    instructions the build ran, which give the build's own history entries their canonical
+    texts (:mod:`repro.layers.createdby`), the same whichever engine built the image.
     Raise :class:`~repro.errors.ImageError` for a malformed or hostile image, naming the
     layer and entry; nothing is tagged then.
     """
@@ -301,6 +333,18 @@ def normalize_layout(
     history = image.config.get("history")
     history = history if isinstance(history, list) else []
     base_history = base_history_length(history, image.manifest.annotations.get(BASE_NAME_ANNOTATION))
+    variables = run_variables or {}
+    pairing = (
+        pair_own_entries(history, built, skip=lambda entry: is_run_variables_entry(entry, variables))
+        if built is not None
+        else None
+    )
+    if pairing is not None:
+        base_history = pairing.start
+    layered = [h for h in history if isinstance(h, dict) and not h.get("empty_layer")]
+    instructions = (
+        [str(h.get("created_by", "")) for h in layered] if len(layered) == len(image.layers) else []
+    )
     run_layers = run_layer_indexes(history, len(image.layers), base_history)
     copy_layers = copy_layer_indexes(history, len(image.layers), base_history)
     target = ImageLayout.create(dest)
@@ -318,6 +362,8 @@ def normalize_layout(
             limits=limits,
             run_layers=run_layers,
             copy_layers=copy_layers,
+            instructions=instructions,
+            mount_directories=noise.mount_directories,
         )
     finally:
         shutil.rmtree(spool_dir, ignore_errors=True)
@@ -331,6 +377,8 @@ def normalize_layout(
             base_history=base_history,
             run_variables=run_variables,
             noise=noise,
+            pairing=pairing,
+            base=built.base if built is not None else None,
         )
     )
     config_desc = target.write_blob(config_bytes, media.OCI_CONFIG)
@@ -419,6 +467,8 @@ def _normalize_layers(
     limits: Limits,
     run_layers: frozenset[int],
     copy_layers: frozenset[int],
+    instructions: Sequence[str] = (),
+    mount_directories: frozenset[str] = frozenset(),
 ) -> tuple[list[_Written], tuple[str, ...]]:
     layers = image.layers
     if workers is None:
@@ -437,7 +487,15 @@ def _normalize_layers(
             # What the user's own COPY or ADD put there is never scrubbed by auto's guess
             # (a profile named on the command line still applies).
             scrubber = Scrubber(resolve_profiles([n for n in scrub if n != AUTO]))
-        leftovers = mount_point_leftovers(scanned.entries) if layer.index in run_layers else []
+        leftovers: list[str] = []
+        if layer.index in run_layers:
+            instruction = instructions[layer.index] if layer.index < len(instructions) else ""
+            leftovers = mount_point_leftovers(scanned.entries, instruction)
+            leftovers += unasked_mount_directories(
+                {p: e for p, e in scanned.entries.items() if p not in leftovers},
+                mount_directories,
+                instruction,
+            )
         for path in leftovers:
             del scanned.entries[path]
         try:

@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 from repro.dockerfile import Dockerfile, Instruction, Stage, build_stage_graph
 from repro.errors import UsageError
+from repro.layers.createdby import CreatedBy, parse_created_by
 from repro.oci.layout import HistoryEntry, Image
 
 __all__ = [
@@ -48,32 +49,6 @@ __all__ = [
 
 #: Instructions that always leave a history entry and (usually) a layer.
 _LAYER_KEYWORDS = frozenset({"RUN", "COPY", "ADD"})
-_KEYWORDS = frozenset(
-    {
-        "ADD",
-        "ARG",
-        "CMD",
-        "COPY",
-        "ENTRYPOINT",
-        "ENV",
-        "EXPOSE",
-        "FROM",
-        "HEALTHCHECK",
-        "LABEL",
-        "MAINTAINER",
-        "ONBUILD",
-        "RUN",
-        "SHELL",
-        "STOPSIGNAL",
-        "USER",
-        "VOLUME",
-        "WORKDIR",
-    }
-)
-_BUILDKIT_SUFFIX = "# buildkit"
-_NOP = "#(nop)"
-# A shell invocation at the start of a RUN entry: "/bin/sh -c …", "|1 A=b /bin/sh -c …".
-_SHELL_RUN_RE = re.compile(r"(?:\|\d+ .*)?\S*sh(?: -\S+)* -c (?s:.*)")
 _SPACE_RE = re.compile(r"\s+")
 _SHORT_CREATED_BY = 72
 
@@ -82,43 +57,6 @@ OriginSource = Literal["instruction", "base", "unknown"]
 
 def _squash(text: str) -> str:
     return _SPACE_RE.sub(" ", text).strip()
-
-
-@dataclass(frozen=True, slots=True)
-class CreatedBy:
-    """A ``created_by`` string taken apart: the instruction keyword (``None`` when the
-    text does not say) and the rest, with engine decorations removed."""
-
-    keyword: str | None
-    text: str
-
-
-def parse_created_by(created_by: str) -> CreatedBy:
-    """Recognise the keyword in a ``created_by`` string written by buildah, Docker or BuildKit.
-
-    >>> parse_created_by("/bin/sh -c #(nop) COPY file:ab12 in /app ")
-    CreatedBy(keyword='COPY', text='file:ab12 in /app')
-    >>> parse_created_by("RUN /bin/sh -c make # buildkit")
-    CreatedBy(keyword='RUN', text='/bin/sh -c make')
-    >>> parse_created_by("/bin/sh -c make")
-    CreatedBy(keyword='RUN', text='/bin/sh -c make')
-    """
-    text = created_by.strip()
-    if text.endswith(_BUILDKIT_SUFFIX):
-        text = text[: -len(_BUILDKIT_SUFFIX)].rstrip()
-    nop = text.find(_NOP)
-    if nop >= 0 and text[:nop].rstrip().endswith("-c"):
-        rest = text[nop + len(_NOP) :].strip()
-        word, _, tail = rest.partition(" ")
-        if word.upper() in _KEYWORDS:
-            return CreatedBy(word.upper(), tail.strip())
-        return CreatedBy(None, rest)
-    word, _, tail = text.partition(" ")
-    if word in _KEYWORDS:
-        return CreatedBy(word, tail.strip())
-    if _SHELL_RUN_RE.fullmatch(text):
-        return CreatedBy("RUN", text)
-    return CreatedBy(None, text)
 
 
 @dataclass(frozen=True, slots=True)

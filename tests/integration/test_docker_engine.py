@@ -13,8 +13,9 @@ import pytest
 from devtools.testbed import BaseImages
 from devtools.testbed.dockerd import DOCKER_CLIENT, DOCKER_PROGRAMS, RunningDockerDaemon, start_docker_daemon
 from repro.cli import main
-from repro.errors import EXIT_BUILD, EXIT_OK
+from repro.errors import EXIT_BUILD, EXIT_NOT_REPRODUCIBLE, EXIT_OK
 from repro.oci.layout import ImageLayout
+from repro.reference import parse_reference
 from tests.integration.assets import make_context
 from tests.programs import require_programs
 
@@ -85,3 +86,48 @@ def test_a_remote_daemon_over_tls(
         main(["build", str(ctx), "--engine", "docker", "-o", f"oci:{tmp_path / 'out'}", "--json"]) == EXIT_OK
     )
     assert json.loads(capsys.readouterr().out)["engine"]["name"] == "docker"
+
+
+def test_buildah_and_docker_build_the_busybox_app_byte_for_byte(
+    docker_daemon: RunningDockerDaemon, images: BaseImages, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two independent engines, one image: ``repro verify --engines buildah,docker``."""
+    require_programs("buildah")
+    ctx = make_context("busybox-app", tmp_path / "ctx", images)
+    out = tmp_path / "out"
+    argv = ["verify", str(ctx), "--engines", "buildah,docker", "--docker-host", docker_daemon.unix_host]
+    assert main([*argv, "-o", f"oci:{out}:app", "--json"]) == EXIT_OK, capsys.readouterr().err
+    result = json.loads(capsys.readouterr().out)
+    assert result["reproducible"] is True
+    assert [b["engine"]["name"] for b in result["builds"]] == ["buildah", "docker"]
+    assert result["digests"][0] == result["digests"][1]
+    image = ImageLayout.open(out).image("app")
+    assert str(image.digest) == result["digest"]
+    # The canonical history: the Dockerfile's words, buildah's marker of the base.
+    history = image.config["history"]
+    assert (
+        history[1]["comment"] == f"FROM {parse_reference(images.busybox.pinned).name}@{images.busybox.digest}"
+    )
+    assert [h["created_by"].split()[0] for h in history[1:]] == ["COPY", "RUN", "ENV", "LABEL", "CMD"]
+
+
+def test_what_still_differs_across_engines_is_named(
+    docker_daemon: RunningDockerDaemon, images: BaseImages, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A WORKDIR that creates its directory: BuildKit commits a layer for it, buildah creates
+    the directory in the next layer. The images differ, and the report says where."""
+    require_programs("buildah")
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {images.busybox.pinned}\nWORKDIR /app\nRUN echo hi > hi\n")
+    argv = ["verify", str(ctx), "--engines", "buildah,docker", "--docker-host", docker_daemon.unix_host]
+    assert main([*argv, "--json"]) == EXIT_NOT_REPRODUCIBLE
+    result = json.loads(capsys.readouterr().out)
+    assert result["reproducible"] is False
+    diff = result["diff"]
+    assert (diff["a"]["layers"], diff["b"]["layers"]) == (2, 3)
+    assert [c["path"] for c in diff["config_changes"]] == ["history[1].empty_layer"]
+    findings = {f["culprit"]: f for f in diff["findings"]}
+    assert "layer-count" in findings
+    assert findings["presence"]["location"] == f"{ctx / 'Dockerfile'}:3"
+    assert findings["presence"]["paths"] == ["app/hi"]
