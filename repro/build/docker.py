@@ -8,10 +8,12 @@ reads ``DOCKER_TLS_VERIFY`` and ``DOCKER_CERT_PATH``) or ``ssh://``. The image c
 through ``docker save`` and is converted to an OCI layout (:mod:`repro.images.archive`);
 repro's normaliser does the rest, as for every engine.
 
-The daemon pulls the base images itself, with its own mirror and registry settings; since
-repro only builds from images pinned by digest, and checks after the build that the image
-starts with exactly the layers of the pinned base (:func:`check_base_layers`, with the base
-fetched through repro's own registry settings), no mirror can substitute content unnoticed.
+The daemon pulls the base images itself, with its own settings. repro routes every pinned
+image whose registry has mirrors in repro's configuration to the first mirror (else the
+origin) that holds exactly the pinned digest, and checks after the build that the image
+starts with exactly the layers of the pinned base, fetched through repro's own registry
+settings (:mod:`repro.build.dockerbase`): no mirror, of repro's or of the daemon's, can
+substitute content unnoticed.
 
 Settings (``[tool.repro.engines.docker]`` or flags): ``host`` (``--docker-host``),
 ``builder`` (``--builder``, needs buildx), ``network`` (``host`` where the daemon has no
@@ -21,6 +23,7 @@ bridge network, as in the test bed), ``client`` (the docker program; default: th
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -31,6 +34,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from repro.build.capabilities import Capabilities
+from repro.build.dockerbase import check_base, registry_config, route_images
 from repro.build.engine import (
     BuildEvent,
     BuildRequest,
@@ -332,6 +336,19 @@ class DockerEngine:
         identity = self.identity()
         options.workdir.mkdir(parents=True, exist_ok=True)
         image = f"repro-build-{random.token_hex(8)}:latest"
+        registries = registry_config(request.registries)
+        if any(r.mirrors for r in request.registries):
+            routed, changes = route_images(
+                request.dockerfile.read_bytes(),
+                filename=str(request.dockerfile),
+                build_args=request.build_args,
+                config=registries,
+            )
+            for old, new in changes.items():
+                logger.info("docker: %s pulled as %s (a mirror holding the pinned digest)", old, new)
+            dockerfile = options.workdir / "Dockerfile.routed"
+            dockerfile.write_bytes(routed)
+            request = dataclasses.replace(request, dockerfile=dockerfile)
         argv, extra_env = self.command(request, options, image)
         env: Mapping[str, str] = {**os.environ, **extra_env}
         start = time.monotonic()
@@ -369,6 +386,7 @@ class DockerEngine:
             self._remove(image)
         docker_archive_to_layout(archive, request.output, request.tag, annotations=request.annotations)
         archive.unlink(missing_ok=True)
+        check_base(request.output, request.tag, request.base, config=registries)
         return EngineOutput(
             layout=request.output,
             tag=request.tag,

@@ -79,6 +79,9 @@ class BuildRequest:
     #: Labels for the image config; further named build contexts (NAME -> directory).
     labels: Mapping[str, str] = field(default_factory=dict)
     build_contexts: Mapping[str, Path] = field(default_factory=dict)
+    #: The image the built stage starts from, ``NAME@DIGEST`` (a tag when unpinned builds
+    #: are allowed), None for ``scratch``: an engine that pulls by itself checks it got it.
+    base: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "labels", _frozen(self.labels))

@@ -418,6 +418,7 @@ def run_build(
     declared = workdir / "Dockerfile.repro"
     declared.write_bytes(declare_args(dockerfile.read_bytes(), variables, filename=str(dockerfile)))
     raw = workdir / "engine-output"
+    built = built_stages(prepared.graph, spec.target)
     request = BuildRequest(
         context=context,
         dockerfile=declared,
@@ -435,6 +436,7 @@ def run_build(
         build_contexts=build_contexts,
         timeout=BUILD_TIMEOUT,
         ca_bundle=prepared.ca_bundle,
+        base=built.base,
     )
     options = RunOptions(workdir=workdir / "engine", environment=variation.environment, umask=variation.umask)
     output: EngineOutput = engine.build(request, options, progress=report)
@@ -451,7 +453,7 @@ def run_build(
         scrub=spec.scrub,
         variables=variables,
         noise=noise,
-        built=built_stages(prepared.graph, spec.target),
+        built=built,
     )
     shutil.rmtree(options.workdir, ignore_errors=True)  # engine storage: no longer needed
     return BuildResult(

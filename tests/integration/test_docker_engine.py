@@ -5,15 +5,18 @@ for a remote builder."""
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from devtools.testbed import BaseImages
+from devtools.testbed import BaseImages, RegistryFactory, RunningRegistry
 from devtools.testbed.dockerd import DOCKER_CLIENT, DOCKER_PROGRAMS, RunningDockerDaemon, start_docker_daemon
+from repro.build.dockerbase import check_base
 from repro.cli import main
-from repro.errors import EXIT_BUILD, EXIT_NOT_REPRODUCIBLE, EXIT_OK
+from repro.config import Config, RegistryConfig
+from repro.errors import EXIT_BUILD, EXIT_NOT_REPRODUCIBLE, EXIT_OK, BuildError
 from repro.oci.layout import ImageLayout
 from repro.reference import parse_reference
 from tests.integration.assets import make_context
@@ -131,3 +134,139 @@ def test_what_still_differs_across_engines_is_named(
     assert "layer-count" in findings
     assert findings["presence"]["location"] == f"{ctx / 'Dockerfile'}:3"
     assert findings["presence"]["paths"] == ["app/hi"]
+
+
+def _copy(source_host: str, source: str, target: RunningRegistry, destination: str) -> None:
+    """skopeo copy between plain-http test registries, digests preserved."""
+    subprocess.run(
+        ["skopeo", "--insecure-policy", "copy", "--quiet", "--preserve-digests", "--src-tls-verify=false",
+         *target.skopeo_args("dest"), f"docker://{source_host}/{source}", f"docker://{target.host}/{destination}"],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+
+
+def test_docker_pulls_the_pinned_digest_through_repros_mirrors(
+    docker_daemon: RunningDockerDaemon,
+    images: BaseImages,
+    registry_factory: RegistryFactory,
+    tmp_path: Path,
+    *,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """repro's mirrors apply to the docker engine, and only the pinned digest is pulled: a
+    mirror holding other content under the same tag is passed over, a mirror holding the
+    pinned image serves the build alone, and an image the daemon built on that is not the
+    pinned base is refused."""
+    origin, mirror = registry_factory("plain"), registry_factory("plain")
+    _copy(images.host, f"busybox@{images.busybox.digest}", origin, "busybox:latest")
+    # The attack: the mirror serves other content (the arm64 busybox) under the same tag.
+    arm64 = images.multi_manifests["linux/arm64/v8"]
+    _copy(images.host, f"multi@{arm64}", mirror, "busybox:latest")
+    config = tmp_path / "mirrors.toml"
+    config.write_text(
+        f'[engines.docker]\nnetwork = "host"\nclient = "{DOCKER_CLIENT}"\n'
+        f'[registries."{origin.host}"]\nmirrors = ["{mirror.host}"]\ninsecure = true\n'
+        f'[registries."{mirror.host}"]\ninsecure = true\n'
+    )
+    monkeypatch.setenv("REPRO_CONFIG", str(config))
+    monkeypatch.setenv("REPRO_INSECURE_REGISTRIES", f"{origin.host},{mirror.host},{images.host}")
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(
+        f"FROM {origin.host}/busybox:latest@{images.busybox.digest}\nRUN echo hi > /hi\n"
+    )
+    argv = ["build", str(ctx), "--engine", "docker", "--docker-host", docker_daemon.unix_host, "--json"]
+
+    assert main([*argv, "-o", f"oci:{tmp_path / 'a'}"]) == EXIT_OK, capsys.readouterr().err
+    first = json.loads(capsys.readouterr().out)
+
+    # The mirror gets the pinned image too; with the origin gone the build goes through the mirror.
+    _copy(images.host, f"busybox@{images.busybox.digest}", mirror, "busybox:pinned")
+    origin.stop()
+    assert main([*argv, "-o", f"oci:{tmp_path / 'b'}"]) == EXIT_OK, capsys.readouterr().err
+    assert json.loads(capsys.readouterr().out)["digest"] == first["digest"]
+
+    # An image the daemon built on other content than the pinned base is refused.
+    with pytest.raises(BuildError, match="other content than the pinned base"):
+        check_base(
+            tmp_path / "a", "latest", f"{mirror.host}/busybox@{arm64}",
+            config=Config(registries={mirror.host: RegistryConfig(insecure=True)}),
+        )  # fmt: skip
+
+
+def test_release_with_docker_signs_pushes_and_verifies(
+    docker_daemon: RunningDockerDaemon,
+    images: BaseImages,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``repro release --engine docker`` end to end, as the buildah release test: key
+    signing through the CLI, then keyless through the Sigstore test double."""
+    from sigstore.oidc import IdentityToken
+
+    from devtools.attest_double import ISSUER, LocalSigstore
+    from repro.attest.keys import load_public_key, write_keypair
+    from repro.attest.referrers import BUNDLE_ARTIFACT_TYPE
+    from repro.attest.sign import KeylessSigner
+    from repro.attest.statements import SLSA_PROVENANCE_V1
+    from repro.attest.verify_image import IdentityTrust, KeyTrust, verify_image
+    from repro.build import BuildSpec
+    from repro.build.docker import DockerEngine
+    from repro.images.push import CYCLONEDX_JSON
+    from repro.registry import RegistryClient
+    from repro.release import ReleaseOptions, release
+
+    monkeypatch.setenv("REPRO_KEY_PASSWORD", "docker release test")
+    monkeypatch.chdir(tmp_path)
+    ctx = make_context("busybox-app", tmp_path / "ctx", images)
+    with (ctx / "Dockerfile").open("a") as dockerfile:
+        dockerfile.write("USER 65534:65534\n")  # the default policy refuses root
+    (tmp_path / "keys").mkdir()
+    key = write_keypair(tmp_path / "keys" / "signing", b"docker release test").private_key
+    target = f"{images.host}/release-docker/app:1.0"
+    argv = ["release", str(ctx), "--engine", "docker", "--docker-host", docker_daemon.unix_host]
+    code = main([*argv, "--image", target, "--sign", "key", "--key", str(key), "--push", target])
+    captured = capsys.readouterr()
+    assert code == EXIT_OK, captured.err
+    assert "repro release: pin: passed" in captured.err
+
+    config = Config(registries={images.host: RegistryConfig(insecure=True)}, timeout=10.0)
+    with RegistryClient(config) as client:
+        digest = client.resolve(parse_reference(target)).digest
+        referrers = client.referrers(images.host, "release-docker/app", digest)
+        result = verify_image(target, KeyTrust(load_public_key(key.with_suffix(".pub"))), client=client)
+    assert f"published: `{images.host}/release-docker/app:1.0@{digest}`" in captured.out
+    assert sorted(r.artifact_type or "" for r in referrers) == sorted(
+        [BUNDLE_ARTIFACT_TYPE] * 4 + [CYCLONEDX_JSON]
+    )
+    assert main(["verify-image", target, "--key", str(key.with_suffix(".pub"))]) == EXIT_OK
+    assert len(capsys.readouterr().out.splitlines()) == 4
+    [provenance] = [v.statement for v in result.verified if v.predicate_type == SLSA_PROVENANCE_V1]
+    assert provenance.predicate["buildDefinition"]["buildType"] == "https://repro.dev/buildtypes/docker/v1"
+    versions = provenance.predicate["runDetails"]["builder"]["version"]
+    assert versions["docker"].startswith("20.10")
+    assert versions["buildkit"].startswith("embedded in docker 20.10")
+
+    # Keyless, through the Sigstore test double (public Sigstore is out of reach here),
+    # checked with sigstore's real Verifier; the same image as the key-signed release.
+    double = LocalSigstore()
+    identity = "https://github.com/example/app/.github/workflows/release.yml@refs/tags/v1"
+    signer = KeylessSigner(double.signing_context(), IdentityToken(double.identity_token(identity)))
+    trust = IdentityTrust(issuer=ISSUER, trusted_root=double.trusted_root(), identity=identity)
+    keyless = f"{images.host}/release-docker-keyless/app:1.0"
+    engine = DockerEngine(host=docker_daemon.unix_host, network="host", client=DOCKER_CLIENT)
+    report = release(
+        ReleaseOptions(
+            BuildSpec(ctx), image=keyless, sign="keyless", push=keyless, workdir=tmp_path / "keyless"
+        ),
+        config=config,
+        engines=[engine],
+        signer=signer,
+        trust=trust,
+    )
+    assert report.digest == str(digest)
+    assert len(report.verified) == 4
+    with RegistryClient(config) as client:
+        assert len(verify_image(keyless, trust, client=client).verified) == 4
