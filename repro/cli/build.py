@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -118,6 +119,28 @@ def _pairs(values: list[str] | None, flag: str, what: str) -> dict[str, str]:
     return pairs
 
 
+#: BuildKit's ``--build-context`` sources other than a directory: ``docker-image://REF``,
+#: ``oci-layout://DIR``, ``https://…`` (git or a tarball), ``git@…``.
+_CONTEXT_SOURCE = re.compile(r"[a-z][a-z0-9+.-]*://|git@")
+
+
+def _build_contexts(args: argparse.Namespace) -> dict[str, Path]:
+    """``--build-context NAME=DIR``; the image, layout and URL sources of BuildKit are refused
+    here, before anything is built, rather than read as a directory that does not exist."""
+    contexts: dict[str, Path] = {}
+    for name, value in _pairs(args.build_context, "--build-context", "NAME=DIR").items():
+        if _CONTEXT_SOURCE.match(value):
+            raise UsageError(
+                f"--build-context {name}={value}: repro takes a directory here (NAME=DIR), "
+                "not an image, a layout or a URL",
+                hint=f"for an image, name it pinned where the Dockerfile uses {name} "
+                f"(FROM IMAGE@sha256:…, COPY --from=IMAGE@sha256:…); for a layout or a URL, "
+                "unpack or check it out into a directory and give NAME=DIR",
+            )
+        contexts[name] = Path(value)
+    return contexts
+
+
 def _tags(args: argparse.Namespace) -> tuple[str, ...]:
     """The tags of ``-t NAME[:TAG]`` (an OCI layout holds tags; the names are checked)."""
     from repro.reference import parse_reference
@@ -208,10 +231,7 @@ def _build_spec(args: argparse.Namespace, output: _Output) -> BuildSpec:
         secrets=_secrets(args),
         labels=_pairs(args.label, "--label", "KEY=VALUE"),
         annotations=_pairs(args.annotation, "--annotation", "KEY=VALUE"),
-        build_contexts={
-            name: Path(directory)
-            for name, directory in _pairs(args.build_context, "--build-context", "NAME=DIR").items()
-        },
+        build_contexts=_build_contexts(args),
         engines=engine_names_arg(args),
     )
 

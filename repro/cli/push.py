@@ -87,9 +87,11 @@ def _push(
             )
         archive = target if isinstance(target, ArchiveLocation) else None
         if archive is not None:
+            from repro.fsutil import check_writable
             from repro.images.archive import archive_tag
             from repro.images.store import LayoutStore
 
+            check_writable(archive.file)  # before anything is copied
             tag = archive_tag(archive) or source_tag or "latest"  # the layout's tag, packed below
             store: ImageStore = LayoutStore.create(workdir / "archive")
         else:

@@ -40,6 +40,7 @@ from typing import IO, Any, Final, Protocol
 
 from repro.digest import Digest
 from repro.errors import ImageError, UsageError
+from repro.fsutil import check_writable
 from repro.images.location import ArchiveLocation, LayoutLocation
 from repro.oci import media
 from repro.oci.layout import MAX_DOCUMENT_SIZE, ImageLayout
@@ -284,10 +285,12 @@ def archive_output(location: ArchiveLocation) -> Iterator[Path]:
     """A temporary layout directory to build into; on a normal exit, written to ``location``.
 
     The caller tags the image in the layout with :func:`archive_tag` of the location.
-    Nothing is written when the block raises.
+    Nothing is written when the block raises; a destination that cannot be written is an
+    :class:`OSError` before the block runs.
     """
     if location.file.is_dir():
         raise UsageError(f"-o {location.text}: {location.file} is a directory, not a file")
+    check_writable(location.file)  # a read-only destination fails now, not after the build
     with tempfile.TemporaryDirectory(prefix="repro-archive-") as tmp:
         yield Path(tmp) / "layout"
 

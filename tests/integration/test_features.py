@@ -354,3 +354,40 @@ def test_buildx_habits_tags_stdin_containerfile_labels_annotations_build_context
     capsys.readouterr()
     labels = ImageLayout.open(tmp_path / "stdin").image("s").config["config"]["Labels"]
     assert labels == {"from": "stdin"}
+
+
+def test_onbuild_triggers_run_in_the_image_built_on_top(
+    images: BaseImages, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A parent built by repro carries ONBUILD; a child FROM it (pinned) runs each trigger."""
+    parent = context(
+        tmp_path / "parent",
+        f"FROM {images.busybox.pinned}\n"
+        "ONBUILD COPY app.txt /app/app.txt\n"
+        "ONBUILD RUN wc -c < /app/app.txt > /app/size\n"
+        'CMD ["cat", "/app/app.txt"]\n',
+    )
+    assert main(["build", str(parent), "-o", f"oci:{tmp_path / 'p'}:p"]) == EXIT_OK
+    capsys.readouterr()
+    parent_config = ImageLayout.open(tmp_path / "p").image("p").config["config"]
+    assert parent_config["OnBuild"] == ["COPY app.txt /app/app.txt", "RUN wc -c < /app/app.txt > /app/size"]
+    assert main(["push", f"oci:{tmp_path / 'p'}:p", f"{images.host}/onbuild-parent:1"]) == EXIT_OK
+    pinned = capsys.readouterr().out.strip()
+
+    child = context(
+        tmp_path / "child", f"FROM {pinned}\nLABEL child=yes\n", {"app.txt": "hello from the child\n"}
+    )
+    code = main(["verify", str(child), "-o", f"oci:{tmp_path / 'c'}:c", "--json"])
+    captured = capsys.readouterr()
+    assert code == EXIT_OK, captured.err
+    assert json.loads(captured.out)["reproducible"] is True
+    image = ImageLayout.open(tmp_path / "c").image("c")
+    files: dict[str, bytes] = {}
+    for layer in image.layers:
+        files.update(layer_files(tmp_path / "c", layer.digest))
+    assert files["app/app.txt"] == b"hello from the child\n"  # the trigger's COPY read the child's context
+    assert files["app/size"] == b"21\n"  # and its RUN ran in the child build
+    assert (
+        "OnBuild" not in image.config["config"] or not image.config["config"]["OnBuild"]
+    )  # triggers run once
+    assert image.config["config"]["Labels"]["child"] == "yes"

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import io
+import json
+import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from repro.build import pipeline
 from repro.build.engine import BuildRequest, EngineOutput, ProgressCallback, RunOptions
 from repro.cli import main
 from repro.config import Config
-from repro.errors import EXIT_OK, EXIT_USAGE
+from repro.errors import EXIT_FILE_ACCESS, EXIT_OK, EXIT_USAGE
 from repro.oci.layout import ImageLayout
 from repro.reproduce import verify
 from tests.unit.build.fakes import FakeEngine
@@ -143,6 +145,28 @@ def test_a_missing_build_context_directory(
     assert main(["build", str(ctx), "-o", f"oci:{tmp_path / 'o'}", "--label", "novalue"]) == EXIT_USAGE
 
 
+@pytest.mark.parametrize(
+    "source",
+    [
+        f"docker-image://busybox@{DIGEST}",
+        "oci-layout:///srv/layouts/base@" + DIGEST,
+        "https://github.com/example/repo.git#main",
+        "git@github.com:example/repo.git",
+    ],
+)
+def test_build_context_sources_other_than_a_directory_are_refused_before_building(
+    tmp_path: Path, engine: Recording, capsys: pytest.CaptureFixture[str], source: str
+) -> None:
+    ctx = make(tmp_path)
+    args = ["build", str(ctx), "-o", f"oci:{tmp_path / 'o'}", "--build-context", f"base={source}"]
+    assert main(args) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert f"--build-context base={source}: repro takes a directory here (NAME=DIR)" in err
+    assert "FROM IMAGE@sha256:" in err  # what works instead
+    assert engine.dockerfiles == []  # nothing was built
+    assert not (tmp_path / "o").exists()
+
+
 def test_output_is_required_and_the_usage_line_says_so(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["build", "--help"]) == EXIT_OK
     usage = capsys.readouterr().out.split("\n\n", 1)[0]
@@ -167,3 +191,29 @@ def test_an_engine_without_build_contexts_refuses_them(
     with pytest.raises(UnsupportedFeatureError, match="--build-context is not supported by plain 1"):
         build(spec, config=Config(), engine=backend)
     assert backend.requests == []
+
+
+def test_build_and_verify_write_identical_archives(
+    tmp_path: Path, engine: Recording, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ctx = make(tmp_path)
+    built = tmp_path / "built.tar"
+    verified = tmp_path / "verified.tar"
+    assert main(["build", str(ctx), "-o", f"oci-archive:{built}:v1", "--json"]) == EXIT_OK
+    result = json.loads(capsys.readouterr().out)
+    assert result["reference"] == f"oci-archive:{built}:v1"
+    assert result["archive"] == str(built)
+    assert main(["verify", str(ctx), "-o", f"oci-archive:{verified}:v1"]) == EXIT_OK
+    assert built.read_bytes() == verified.read_bytes()
+    docker = tmp_path / "app.docker.tar"
+    assert main(["build", str(ctx), "-t", "app:1", "-o", f"docker-archive:{docker}"]) == EXIT_OK
+    with tarfile.open(docker) as tar:
+        manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
+    assert manifest[0]["RepoTags"] == ["app:1"]
+    assert not list(tmp_path.glob(".*.tar*"))  # no temporary file left beside the archives
+    capsys.readouterr()
+    assert main(["build", str(ctx), "-o", "registry.example/app:1"]) == EXIT_USAGE
+    assert "oci-archive:FILE[:TAG]" in capsys.readouterr().err
+    builds = len(engine.dockerfiles)
+    assert main(["build", str(ctx), "-o", f"docker-archive:{built}/under-a-file.tar"]) == EXIT_FILE_ACCESS
+    assert len(engine.dockerfiles) == builds  # refused before building
