@@ -9,26 +9,17 @@ code documented in the README (the traceback with ``-v``).
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import NoReturn
 
 from repro import __version__
+from repro.cli._commands import COMMAND_GROUPS, group_of
 from repro.cli._common import Handler, _Parser, _report
-from repro.cli.attest import _add_attest_commands
-from repro.cli.build import _add_build_commands
-from repro.cli.completion import _add_completion_command
-from repro.cli.doctor import _add_doctor_command
-from repro.cli.pin import _add_pin_commands
-from repro.cli.plan import _add_plan_command
-from repro.cli.policy import _add_policy_commands
-from repro.cli.push import _add_push_command
-from repro.cli.release import _add_release_command
-from repro.cli.resolve import _add_resolve_command
-from repro.cli.sbom import _add_sbom_commands
 from repro.errors import EXIT_INTERRUPTED, EXIT_OK, UsageError, as_error
 from repro.redact import RedactingFilter
 
@@ -41,7 +32,14 @@ logger = logging.getLogger("repro")
 GLOBAL_OPTIONS_NOTE = "-v, --config and --json may also come after the command"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of the whole command line.
+
+    With ``command`` (a top-level command name, or "" for none), only that command's group
+    is complete: every other command is a placeholder that carries its help line, which is
+    all ``repro --help`` shows, so start-up does not import what the other commands' flags
+    need. :func:`main` parses again with the complete parser whenever a placeholder is hit.
+    """
     parser = _Parser(
         prog="repro",
         description="Reproducible container builds: pin, build, verify, SBOM, sign, push, gate.",
@@ -63,19 +61,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    _add_resolve_command(commands)
-    _add_pin_commands(commands)
-    _add_build_commands(commands)
-    _add_sbom_commands(commands)
-    _add_push_command(commands)
-    _add_attest_commands(commands)
-    _add_policy_commands(commands)
-    _add_release_command(commands)
-    _add_plan_command(commands)
-    _add_doctor_command(commands)
-    _add_completion_command(commands)
+    placeholders: set[int] = set()
+    for group in COMMAND_GROUPS:
+        if command is None or command in group.commands:
+            add_commands: Callable[[argparse._SubParsersAction[_Parser]], None] = getattr(
+                importlib.import_module(group.module), group.adder
+            )
+            add_commands(commands)
+        else:
+            for name, text in group.commands.items():
+                placeholders.add(id(commands.add_parser(name, help=text, add_help=False)))
     for command_parser in _command_parsers(parser):
-        _add_global_options(command_parser)
+        if id(command_parser) not in placeholders:
+            _add_global_options(command_parser)
     return parser
 
 
@@ -139,6 +137,35 @@ def _configure_logging(verbosity: int) -> None:
     logging.getLogger("urllib3").setLevel(logging.DEBUG if verbosity >= 3 else logging.WARNING)
 
 
+def _command_named(argv: Sequence[str]) -> str:
+    """The command ``argv`` most likely runs: its first word that is not an option (nor the
+    value of ``--config``), if that names a command; "" otherwise. Only a guess, checked
+    by :func:`_parse`."""
+    words = iter(argv)
+    for word in words:
+        if word == "--config":
+            next(words, None)
+        elif word == "--" or not word.startswith("-"):
+            return word if group_of(word) is not None else ""
+    return ""
+
+
+def _parse(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
+    """Parse ``argv`` with a parser complete only for the command it names; when that guess
+    was wrong (the parse failed, or reached another command), parse again with the
+    complete parser, whose result and errors are then the answer."""
+    guess = _command_named(argv)
+    parser = build_parser(guess)
+    try:
+        args = parser.parse_args(argv)
+        if (args.command or "") == guess:
+            return parser, args
+    except UsageError:
+        pass
+    parser = build_parser()
+    return parser, parser.parse_args(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default: sys.argv[1:]) and return the exit code.
 
@@ -146,10 +173,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     refuses (permissions, a missing directory) 74, Ctrl-C 130, and anything unexpected
     -- a bug -- 70 with the traceback under ``-v``; never 1, which means "check failed".
     """
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     verbose = 1 if os.environ.get("REPRO_DEBUG") else 0
     try:
-        args = parser.parse_args(argv)
+        parser, args = _parse(argv)
         _merge_globals(args)
         verbose = max(verbose, args.verbose)
         _configure_logging(verbose)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from repro.cli._commands import command_help
 from repro.cli._common import _load_config, _Parser, _platforms_arg, _print_json
 from repro.errors import EXIT_OK, Error, UsageError
 
@@ -116,7 +117,7 @@ def _verify_image(args: argparse.Namespace) -> ImageVerification:
 def _add_attest_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
     keygen = commands.add_parser(
         "keygen",
-        help="create a key pair for signing with --sign key",
+        help=command_help("keygen"),
         description="Create an ECDSA P-256 key pair: PREFIX.key (PKCS#8, encrypted with a passphrase "
         "from REPRO_KEY_PASSWORD or asked twice on the terminal; mode 0600) and PREFIX.pub. Refuses to "
         "overwrite either file. Prints the public key's path.",
@@ -129,7 +130,7 @@ def _add_attest_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
 
     verify_image = commands.add_parser(
         "verify-image",
-        help="verify an image's signed attestations",
+        help=command_help("verify-image"),
         description="Find the Sigstore bundles attached to REF as OCI referrers (registry reference, "
         "oci:DIR[:TAG], or an image archive, oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]) and "
         "verify each: the signature (with --key, or keyless against the trusted root "

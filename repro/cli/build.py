@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from repro.cli._commands import command_help
 from repro.cli._common import (
     _add_progress_option,
     _build_args,
@@ -454,7 +455,7 @@ def _add_build_options(command: argparse.ArgumentParser, *, output_required: boo
 def _add_build_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
     build = commands.add_parser(
         "build",
-        help="build an image reproducibly into an OCI layout",
+        help=command_help("build"),
         description="Build CONTEXT with an engine (buildah in storage of its own, or BuildKit in a Docker "
         "Engine), with every time stamp set to "
         "SOURCE_DATE_EPOCH (from the environment, else the git HEAD commit time, else 0), then "
@@ -470,7 +471,7 @@ def _add_build_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
 
     verify = commands.add_parser(
         "verify",
-        help="build twice, independently, and compare the digests",
+        help=command_help("verify"),
         description="Build CONTEXT twice, each from its own copy of the context with its own storage, "
         "time zone, locale and umask (with one engine, or once with each of two: --engines A,B), "
         "normalise both images and compare them. Prints "
@@ -483,7 +484,7 @@ def _add_build_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
 
     diff = commands.add_parser(
         "diff",
-        help="compare two images and explain the differences",
+        help=command_help("diff"),
         description="Compare two images, each an OCI layout (oci:DIR[:TAG]), an image archive "
         "(oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG]) or a registry reference, "
         "and report what differs as 'repro verify' does. Exits 0 when they are identical, 6 when "

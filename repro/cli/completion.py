@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from repro.cli._commands import command_help
 from repro.cli._common import _Parser
 from repro.errors import EXIT_OK
 
@@ -30,7 +31,7 @@ def _cmd_completion(args: argparse.Namespace) -> int:
 def _add_completion_command(commands: argparse._SubParsersAction[_Parser]) -> None:
     completion = commands.add_parser(
         "completion",
-        help="print the shell completion script",
+        help=command_help("completion"),
         description="Print the completion script for SHELL on stdout, generated from repro's own "
         "argument parser. bash: repro completion bash > /etc/bash_completion.d/repro (or source it "
         'from ~/.bashrc); zsh: repro completion zsh > "${fpath[1]}/_repro"; fish: repro completion fish '

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from repro.cli._commands import command_help
 from repro.cli._common import _load_config, _Parser, _print_json
 from repro.errors import EXIT_CHECK_FAILED, EXIT_OK
 
@@ -31,7 +32,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 def _add_doctor_command(commands: argparse._SubParsersAction[_Parser]) -> None:
     doctor = commands.add_parser(
         "doctor",
-        help="check what each feature needs on this machine",
+        help=command_help("doctor"),
         description="Check what repro's features need here, one line each with the fix: the "
         "configuration used for PATH, buildah (version and the Dockerfile features it builds), "
         "docker and skopeo (optional), the emulators for other platforms, each configured "

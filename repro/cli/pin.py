@@ -8,6 +8,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from repro.cli._commands import command_help
 from repro.cli._common import _build_args, _load_config, _output_format, _Parser, _platforms_arg, _print_json
 from repro.errors import EXIT_CHANGED, EXIT_OK, UsageError
 
@@ -203,7 +204,7 @@ def _add_path_options(command: argparse.ArgumentParser) -> None:
 def _add_pin_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
     pin = commands.add_parser(
         "pin",
-        help="pin FROM (and other) image tags to digests",
+        help=command_help("pin"),
         description="Rewrite every external image of the Dockerfiles under PATH to name:tag@sha256:DIGEST "
         "(only those bytes change), and record what each resolved to in repro.lock. "
         "With --check, change nothing and exit 1 if an image is not pinned; with --check --fresh, "
@@ -232,7 +233,7 @@ def _add_pin_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
 
     refresh = commands.add_parser(
         "refresh",
-        help="move pinned digests to where their tags point now",
+        help=command_help("refresh"),
         description="Re-resolve the tag of every pinned image; where it moved, rewrite the digest in place "
         "and in repro.lock, and print a Markdown summary fit for a pull request.",
     )

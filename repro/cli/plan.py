@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from repro.cli._commands import command_help
 from repro.cli._common import _output_format, _Parser, _print_json
 from repro.errors import EXIT_OK, FileAccessError
 
@@ -44,7 +45,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 def _add_plan_command(commands: argparse._SubParsersAction[_Parser]) -> None:
     plan = commands.add_parser(
         "plan",
-        help="print a GitHub Actions matrix of the Dockerfiles under PATH, one release each",
+        help=command_help("plan"),
         description="Find the Dockerfiles under PATH as repro pin does and print a GitHub Actions matrix, "
         '{"include": [{"name", "dockerfile", "context", "image"}, ...]}, one entry per Dockerfile in a '
         "stable order, for one `repro release CONTEXT -f DOCKERFILE --image IMAGE` job each. The context "

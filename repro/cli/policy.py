@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from repro.cli._commands import command_help
 from repro.cli._common import _build_args, _load_config, _output_format, _Parser
 from repro.errors import EXIT_OK, UsageError
 
@@ -93,7 +94,7 @@ def _cmd_policy_test(args: argparse.Namespace) -> int:
 def _add_policy_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
     policy = commands.add_parser(
         "policy",
-        help="check Dockerfiles and images against Rego policies",
+        help=command_help("policy"),
         description="The policy gate: Rego v1 policies over one JSON input document per Dockerfile "
         "(and, at release, per image).",
     )

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from repro.cli._commands import command_help
 from repro.cli._common import _load_config, _Parser, _print_json
 from repro.errors import EXIT_OK, UsageError
 
@@ -133,7 +134,7 @@ def _push(
 def _add_push_command(commands: argparse._SubParsersAction[_Parser]) -> None:
     push = commands.add_parser(
         "push",
-        help="push an image from an OCI layout, with its referrers",
+        help=command_help("push"),
         description="Push the image in an OCI layout or an image archive (every platform of an index) "
         "and the referrers the "
         "layout holds for it (signatures, SBOMs, attestations) to TARGET: blobs first (those already "

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from repro.cli._commands import command_help
 from repro.cli._common import (
     _add_progress_option,
     _build_args,
@@ -107,7 +108,7 @@ def _add_release_command(commands: argparse._SubParsersAction[_Parser]) -> None:
 
     rel = commands.add_parser(
         "release",
-        help="pin check, build twice, SBOM, policy, sign, push, verify: fail-closed",
+        help=command_help("release"),
         description="Release CONTEXT as --image: refuse a git work tree that differs from its commit, "
         "check that every image is pinned, build twice and "
         "require one digest, write the SBOM, run the release policies, sign SLSA provenance, the SBOM "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from repro.cli._commands import command_help
 from repro.cli._common import _load_config, _Parser, _print_json
 from repro.errors import EXIT_OK, Error
 
@@ -44,7 +45,7 @@ def _cmd_resolve(args: argparse.Namespace) -> int:
 def _add_resolve_command(commands: argparse._SubParsersAction[_Parser]) -> None:
     resolve = commands.add_parser(
         "resolve",
-        help="resolve image references to digests",
+        help=command_help("resolve"),
         description="Resolve each image reference to its manifest (or index) digest, "
         "and for an index the digest of each platform's manifest.",
     )

@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from repro.cli._commands import command_help
 from repro.cli._common import _load_config, _Parser, _print_json
 from repro.errors import EXIT_OK, UsageError
-from repro.images.location import is_local
 
 # --- repro sbom ----------------------------------------------------------------------
 
@@ -20,6 +20,7 @@ def _cmd_sbom(args: argparse.Namespace) -> int:
         raise UsageError(f"repro sbom: unexpected argument {args.more[0]!r} (one IMAGE, or: diff OLD NEW)")
     if args.json:
         raise UsageError("--json goes with 'repro sbom diff'; the SBOM itself is JSON")
+    from repro.images.location import is_local
     from repro.platform import Platform
     from repro.sbom.formats import parse_outputs
     from repro.sbom.generate import documents_for_reference
@@ -51,6 +52,8 @@ def _cmd_sbom(args: argparse.Namespace) -> int:
 
 def _sbom_packages(text: str, args: argparse.Namespace) -> bytes:
     """An SBOM file's bytes, or the SBOM of an image (oci:DIR[:TAG] or a reference)."""
+    from repro.images.location import is_local
+
     path = Path(text)
     if not is_local(text) and path.is_file():
         try:
@@ -82,7 +85,7 @@ def _cmd_sbom_diff(args: argparse.Namespace) -> int:
 def _add_sbom_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
     sbom = commands.add_parser(
         "sbom",
-        help="write the SBOM of an image (CycloneDX, SPDX, table); compare two SBOMs",
+        help=command_help("sbom"),
         description="Read IMAGE (oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG], or a "
         "registry reference, pulled and verified) layer by "
         "layer and write its SBOM: distro packages, language packages, and the executables no package "

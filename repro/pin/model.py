@@ -7,7 +7,6 @@ packages changed with a new base image) without touching how it was produced.
 
 from __future__ import annotations
 
-import difflib
 import enum
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -190,6 +189,8 @@ class FileChange:
 
     def unified_diff(self) -> str:
         """A unified diff of the change (``a/FILE`` and ``b/FILE``), as git prints one."""
+        import difflib  # here: pin --check never diffs, and its start-up counts
+
         lines = difflib.diff_bytes(
             difflib.unified_diff,
             self.old.splitlines(keepends=True),

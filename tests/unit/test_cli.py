@@ -95,13 +95,13 @@ def test_unexpected_exception_shows_the_traceback_with_v(
     assert "KeyError: 'the unexpected'" in err
 
 
-def _parser_with_crashing_resolve() -> argparse.ArgumentParser:
+def _parser_with_crashing_resolve(command: str | None = None) -> argparse.ArgumentParser:
     from repro.cli import _command_parsers
 
-    parser = _real_build_parser()
-    for command in _command_parsers(parser):
-        if command.prog.endswith(" resolve"):
-            command.set_defaults(handler=_crash)
+    parser = _real_build_parser(command)
+    for leaf in _command_parsers(parser):
+        if leaf.prog.endswith(" resolve"):
+            leaf.set_defaults(handler=_crash)
     return parser
 
 
@@ -123,7 +123,7 @@ def test_os_and_unexpected_errors_map_to_documented_codes(
     def raising(args: object) -> int:
         raise exc
 
-    monkeypatch.setattr("repro.cli.build_parser", lambda: _parser_with_handler(raising))
+    monkeypatch.setattr("repro.cli.build_parser", lambda command=None: _parser_with_handler(raising))
     assert main(["resolve", "busybox"]) == code
     err = capsys.readouterr().err
     assert "Traceback" not in err
@@ -151,7 +151,9 @@ def test_every_error_class_has_a_documented_code_in_main(
         def raising(args: object, cls: type[errors.Error] = cls) -> int:
             raise cls("boom")
 
-        monkeypatch.setattr("repro.cli.build_parser", lambda raising=raising: _parser_with_handler(raising))
+        monkeypatch.setattr(
+            "repro.cli.build_parser", lambda command=None, raising=raising: _parser_with_handler(raising)
+        )
         assert (
             main(["resolve", "busybox"]) == cls.exit_code != EXIT_CHECK_FAILED
             or cls is errors.CheckFailedError
@@ -185,7 +187,7 @@ def test_verbose_counts_add_up(monkeypatch: pytest.MonkeyPatch) -> None:
         seen.append(args)
         return 0
 
-    monkeypatch.setattr("repro.cli.build_parser", lambda: _parser_with_handler(record))
+    monkeypatch.setattr("repro.cli.build_parser", lambda command=None: _parser_with_handler(record))
     assert main(["-v", "resolve", "busybox", "-v", "--config", "c.toml", "--json"]) == 0
     assert (seen[0].verbose, seen[0].config, seen[0].json) == (2, Path("c.toml"), True)
     assert main(["--json", "--config", "c.toml", "resolve", "busybox"]) == 0
@@ -248,7 +250,7 @@ def test_a_secret_build_argument_never_reaches_an_error_message(
         _build_args(args)
         raise errors.BuildError("buildah bud --build-arg MY_PASS=hunter2hunter2 failed: echo hunter2hunter2")
 
-    monkeypatch.setattr("repro.cli.build_parser", lambda: _parser_with_handler(failing))
+    monkeypatch.setattr("repro.cli.build_parser", lambda command=None: _parser_with_handler(failing))
     try:
         assert main(["build", ".", "-o", "oci:out", "--build-arg", "MY_PASS=hunter2hunter2", "-v"]) == 5
     finally:
