@@ -67,6 +67,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_CONCURRENCY = 16
 DEFAULT_TIMEOUT = 30.0
+#: The bound on the normalisation cache, in MiB (``cache_max_mb``).
+DEFAULT_CACHE_MAX_MB = 4096
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,10 @@ class Config:
     engine: str | None = None
     #: ``[engines.NAME]`` tables: settings each engine validates itself.
     engine_options: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: Where repro keeps its caches (None: ``$XDG_CACHE_HOME/repro``, see :func:`cache_directory`).
+    cache_dir: Path | None = None
+    #: The bound on the normalisation cache, in MiB.
+    cache_max_mb: int = DEFAULT_CACHE_MAX_MB
 
     def registry(self, host: str) -> RegistryConfig:
         """The settings for ``host``, or the defaults when it has none."""
@@ -135,7 +141,17 @@ class Config:
 
 
 _REGISTRY_KEYS = {"mirrors", "insecure", "ca_file", "max_concurrency"}
-_TOP_KEYS = {"registries", "timeout", "lockfile", "policy", "ca_bundle", "engine", "engines"}
+_TOP_KEYS = {
+    "registries",
+    "timeout",
+    "lockfile",
+    "policy",
+    "ca_bundle",
+    "engine",
+    "engines",
+    "cache_dir",
+    "cache_max_mb",
+}
 _POLICY_KEYS = {"disable", "severity", "allowed_registries", "size_budget_mb", "exceptions", "policy_dirs"}
 _EXCEPTION_KEYS = {"rule", "path", "image", "reason", "expires"}
 _SEVERITIES = ("error", "warning", "note")
@@ -332,6 +348,12 @@ def from_mapping(data: Mapping[str, object], *, base_dir: Path, where: str) -> C
     if "ca_bundle" in data:
         ca_bundle = base_dir / _expect(data["ca_bundle"], str, f"{where}: ca_bundle")
     engine = _expect(data["engine"], str, f"{where}: engine") if "engine" in data else None
+    cache_dir = None
+    if "cache_dir" in data:
+        cache_dir = base_dir / Path(_expect(data["cache_dir"], str, f"{where}: cache_dir")).expanduser()
+    cache_max_mb = _expect(data.get("cache_max_mb", DEFAULT_CACHE_MAX_MB), int, f"{where}: cache_max_mb")
+    if cache_max_mb < 1:
+        raise ConfigError(f"{where}: cache_max_mb: must be at least 1")
     return Config(
         registries=registries,
         timeout=timeout,
@@ -340,6 +362,8 @@ def from_mapping(data: Mapping[str, object], *, base_dir: Path, where: str) -> C
         ca_bundle=ca_bundle,
         engine=engine,
         engine_options=_engines_from_table(data.get("engines", {}), where),
+        cache_dir=cache_dir,
+        cache_max_mb=cache_max_mb,
     )
 
 
@@ -424,12 +448,15 @@ def _apply_env(config: Config, environ: Mapping[str, str]) -> Config:
     - ``REPRO_MAX_CONCURRENCY=N`` (every registry)
     - ``REPRO_LOCKFILE=PATH``
     - ``REPRO_ENGINE=NAME``
+    - ``REPRO_CACHE_DIR=DIR``
     """
     registries = dict(config.registries)
     if raw := environ.get("REPRO_LOCKFILE"):
         config = dataclasses.replace(config, lockfile=Path(raw))
     if raw := environ.get("REPRO_ENGINE"):
         config = dataclasses.replace(config, engine=raw.strip())
+    if raw := environ.get("REPRO_CACHE_DIR"):
+        config = dataclasses.replace(config, cache_dir=Path(raw).expanduser())
     if raw := environ.get("REPRO_TIMEOUT"):
         try:
             timeout = _seconds(float(raw), "REPRO_TIMEOUT")
@@ -452,6 +479,17 @@ def _apply_env(config: Config, environ: Mapping[str, str]) -> Config:
             raise ConfigError(f"REPRO_MAX_CONCURRENCY: expected a positive integer, got {raw!r}")
         registries = {h: dataclasses.replace(r, max_concurrency=int(raw)) for h, r in registries.items()}
     return dataclasses.replace(config, registries=registries)
+
+
+def cache_directory(config: Config, environ: Mapping[str, str] | None = None) -> Path:
+    """Where repro keeps its caches: ``cache_dir`` (or ``REPRO_CACHE_DIR``), else
+    ``$XDG_CACHE_HOME/repro``, else ``~/.cache/repro``."""
+    if config.cache_dir is not None:
+        return config.cache_dir
+    env = os.environ if environ is None else environ
+    xdg = env.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path(env.get("HOME") or Path.home()) / ".cache"
+    return base / "repro"
 
 
 def load_config(

@@ -43,20 +43,21 @@ from repro.build.epoch import Epoch, source_date_epoch
 from repro.build.preflight import check_pinned, find_unpinned
 from repro.build.runenv import declare_args, run_variables
 from repro.build.secrets import check_secrets
-from repro.config import Config
+from repro.config import DEFAULT_CACHE_MAX_MB, Config, cache_directory
 from repro.digest import Digest
 from repro.dockerfile import StageGraph, build_stage_graph, parse
 from repro.errors import ImageError, ReferenceFormatError, UsageError
 from repro.fsutil import check_writable
 from repro.layers.noise import NO_NOISE, EngineNoise
-
-if TYPE_CHECKING:
-    from repro.layers.createdby import BuiltStages
+from repro.layers.normcache import NormalizeCache, private_directory
 from repro.layers.scrub import resolve_profiles
 from repro.oci.layout import ImageLayout
 from repro.platform import parse_platforms
 from repro.process import Runner, run
 from repro.reference import parse_reference
+
+if TYPE_CHECKING:
+    from repro.layers.createdby import BuiltStages
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +102,8 @@ class BuildSpec:
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
     build_contexts: Mapping[str, Path] = field(default_factory=dict)
+    #: Build from nothing: no cache of repro's is read or written (``--no-cache``).
+    no_cache: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "build_args", MappingProxyType(dict(self.build_args)))
@@ -136,6 +139,10 @@ class Prepared:
     auth_file: Path | None
     unpinned: tuple[str, ...]
     ca_bundle: Path | None = None
+    #: repro's cache directory (private, checked); None with ``--no-cache``.
+    cache_dir: Path | None = None
+    #: The bound on the normalisation cache.
+    cache_max_bytes: int = DEFAULT_CACHE_MAX_MB * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -242,6 +249,8 @@ def prepare(spec: BuildSpec, *, config: Config, runner: Runner = run) -> Prepare
         auth_file=docker_auth_file(),
         unpinned=unpinned,
         ca_bundle=ca_bundle.resolve() if ca_bundle is not None else None,
+        cache_dir=None if spec.no_cache else private_directory(cache_directory(config)),
+        cache_max_bytes=config.cache_max_mb * 1024 * 1024,
     )
 
 
@@ -331,12 +340,14 @@ def normalize(
     variables: Mapping[str, str] | None = None,
     noise: EngineNoise = NO_NOISE,
     built: BuiltStages | None = None,
+    cache: NormalizeCache | None = None,
 ) -> Normalized:
     """Normalise the engine's layout ``src`` into a new layout ``dest`` tagged ``tag``.
 
     ``variables`` are those the build gave RUN steps (:mod:`repro.build.runenv`); ``noise``
     is what engines write about themselves; ``built`` the instructions the build ran
-    (:func:`built_stages`), so that every engine's history reads the same.
+    (:func:`built_stages`), so that every engine's history reads the same; ``cache``
+    holds layers normalised before.
     """
     from repro.layers.normalize import normalize_layout
 
@@ -349,6 +360,7 @@ def normalize(
         run_variables=variables,
         noise=noise,
         built=built,
+        cache=cache,
     )
     paths = tuple(sorted({scrubbed.path for scrubbed in result.scrubbed}))
     return Normalized(digest=result.manifest_digest, scrubbed=paths, info=result.to_json())
@@ -445,6 +457,9 @@ def run_build(
     from repro.build.engines import engine_noise
 
     noise = engine_noise() | engine.noise()
+    cache = None
+    if prepared.cache_dir is not None:
+        cache = NormalizeCache.open(prepared.cache_dir / "normalize", max_bytes=prepared.cache_max_bytes)
     normalized = normalize(
         raw,
         image,
@@ -454,6 +469,7 @@ def run_build(
         variables=variables,
         noise=noise,
         built=built,
+        cache=cache,
     )
     shutil.rmtree(options.workdir, ignore_errors=True)  # engine storage: no longer needed
     return BuildResult(

@@ -234,6 +234,7 @@ def _build_spec(args: argparse.Namespace, output: _Output) -> BuildSpec:
         annotations=_pairs(args.annotation, "--annotation", "KEY=VALUE"),
         build_contexts=_build_contexts(args),
         engines=engine_names_arg(args),
+        no_cache=args.no_cache,
     )
 
 
@@ -421,7 +422,7 @@ def _add_build_options(command: argparse.ArgumentParser, *, output_required: boo
     command.add_argument(
         "--no-cache",
         action="store_true",
-        help="accepted for docker buildx habits: repro never uses a build cache",
+        help="use none of repro's caches: every layer built and normalised afresh (see 'Caches')",
     )
     command.add_argument(
         "-o",

@@ -42,6 +42,7 @@ def _cmd_release(args: argparse.Namespace) -> int:
         scrub=_scrub_arg(args),
         secrets=_secrets(args),
         engines=engine_names_arg(args),
+        no_cache=args.no_cache,
     )
     options = ReleaseOptions(
         build,
@@ -145,6 +146,11 @@ def _add_release_command(commands: argparse._SubParsersAction[_Parser]) -> None:
         action="append",
         metavar="P[,P…]",
         help=f"remove the volatile files of these profiles: {', '.join(profile_names())}",
+    )
+    rel.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="use none of repro's caches: every layer built and normalised afresh (see 'Caches')",
     )
     rel.add_argument(
         "--sign",

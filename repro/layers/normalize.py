@@ -40,7 +40,7 @@ import shutil
 import tempfile
 import time
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +64,7 @@ from repro.layers.leftovers import (
     unasked_mount_directories,
 )
 from repro.layers.noise import NO_NOISE, EngineNoise
+from repro.layers.normcache import CachedLayer, LayerKey, NormalizeCache
 from repro.layers.scrub import AUTO, Scrubber, resolve_profiles
 from repro.layers.tarcanon import (
     COMPRESSOR,
@@ -307,6 +308,7 @@ def normalize_layout(
     run_variables: Mapping[str, str] | None = None,
     noise: EngineNoise = NO_NOISE,
     built: BuiltStages | None = None,
+    cache: NormalizeCache | None = None,
 ) -> NormalizeResult:
     """Write the canonical form of the image ``tag`` of ``src`` into the layout ``dest``.
 
@@ -317,7 +319,9 @@ def normalize_layout(
     arguments (:mod:`repro.build.runenv`); the history keeps no trace of them. ``noise`` is
     what engines write about themselves (:mod:`repro.layers.noise`); ``built`` the
     instructions the build ran, which give the build's own history entries their canonical
-    texts (:mod:`repro.layers.createdby`), the same whichever engine built the image.
+    texts (:mod:`repro.layers.createdby`), the same whichever engine built the image. With
+    ``cache``, a layer normalised before with the same settings is taken from it, checked,
+    instead of being normalised again (:mod:`repro.layers.normcache`); the bytes are the same.
     Raise :class:`~repro.errors.ImageError` for a malformed or hostile image, naming the
     layer and entry; nothing is tagged then.
     """
@@ -364,6 +368,7 @@ def normalize_layout(
             copy_layers=copy_layers,
             instructions=instructions,
             mount_directories=noise.mount_directories,
+            cache=cache,
         )
     finally:
         shutil.rmtree(spool_dir, ignore_errors=True)
@@ -453,6 +458,17 @@ class _Written:
     def size(self) -> int:
         return self.layer.size
 
+    def cached(self) -> CachedLayer:
+        return CachedLayer(
+            digest=self.layer.digest,
+            size=self.layer.size,
+            diff_id=self.layer.diff_id,
+            tar_size=self.layer.tar_size,
+            entries=self.layer.entries,
+            scrubbed=self.scrubbed,
+            leftovers=self.leftovers,
+        )
+
 
 def _normalize_layers(
     *,
@@ -469,6 +485,7 @@ def _normalize_layers(
     copy_layers: frozenset[int],
     instructions: Sequence[str] = (),
     mount_directories: frozenset[str] = frozenset(),
+    cache: NormalizeCache | None = None,
 ) -> tuple[list[_Written], tuple[str, ...]]:
     layers = image.layers
     if workers is None:
@@ -482,14 +499,35 @@ def _normalize_layers(
         with source.open_blob(layer.digest) as raw:
             return scan_layer(raw, spool_dir, source_date_epoch=epoch, limits=limits, where=where)
 
-    def write(layer: Layer, scanned: ScannedLayer, scrubber: Scrubber) -> _Written:
+    def layer_scrubber(layer: Layer, scrubber: Scrubber) -> Scrubber:
         if AUTO in scrub and layer.index in copy_layers:
             # What the user's own COPY or ADD put there is never scrubbed by auto's guess
             # (a profile named on the command line still applies).
-            scrubber = Scrubber(resolve_profiles([n for n in scrub if n != AUTO]))
+            return Scrubber(resolve_profiles([n for n in scrub if n != AUTO]))
+        return scrubber
+
+    def instruction_of(layer: Layer) -> str:
+        return instructions[layer.index] if layer.index < len(instructions) else ""
+
+    reuse = (
+        None
+        if cache is None
+        else _Reuse(
+            cache,
+            target,
+            epoch,
+            level,
+            limits,
+            lambda layer: _mount_points_key(
+                layer.index in run_layers, instruction_of(layer), mount_directories
+            ),
+        )
+    )
+
+    def write(layer: Layer, scanned: ScannedLayer, scrubber: Scrubber) -> _Written:
         leftovers: list[str] = []
         if layer.index in run_layers:
-            instruction = instructions[layer.index] if layer.index < len(instructions) else ""
+            instruction = instruction_of(layer)
             leftovers = mount_point_leftovers(scanned.entries, instruction)
             leftovers += unasked_mount_directories(
                 {p: e for p, e in scanned.entries.items() if p not in leftovers},
@@ -521,6 +559,17 @@ def _normalize_layers(
             index=layer.index, layer=normalized, scrubbed=result.scrubbed, leftovers=tuple(leftovers)
         )
 
+    def cached_or_written(layer: Layer, scrubber: Scrubber) -> _Written:
+        scrubber = layer_scrubber(layer, scrubber)
+        return _through(reuse, layer, scrubber, lambda: write(layer, scan(layer), scrubber))
+
+    def cached_or_scanned(layer: Layer, scrubber: Scrubber, scanned: ScannedLayer) -> _Written:
+        scrubber = layer_scrubber(layer, scrubber)
+        try:
+            return _through(reuse, layer, scrubber, lambda: write(layer, scanned, scrubber))
+        finally:
+            scanned.close()  # a cache hit did not need it
+
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="normalize") as pool:
         if AUTO in scrub:
             # auto needs every layer's paths before the first layer is written.
@@ -528,14 +577,71 @@ def _normalize_layers(
             present = (path for s in scanned for path in s.paths())
             scrubber = Scrubber(resolve_profiles(scrub, present))
             futures = [
-                pool.submit(write, layer, s, scrubber) for layer, s in zip(layers, scanned, strict=True)
+                pool.submit(cached_or_scanned, layer, scrubber, s)
+                for layer, s in zip(layers, scanned, strict=True)
             ]
         else:
             scrubber = Scrubber(resolve_profiles(scrub))
-            futures = [
-                pool.submit(lambda layer: write(layer, scan(layer), scrubber), layer) for layer in layers
-            ]
+            futures = [pool.submit(cached_or_written, layer, scrubber) for layer in layers]
         return _gather(futures), scrubber.names
+
+
+def _through(
+    reuse: _Reuse | None, layer: Layer, scrubber: Scrubber, make: Callable[[], _Written]
+) -> _Written:
+    """``make()``, or the layer from the cache when there is one."""
+    return make() if reuse is None else reuse.get_or_make(layer, scrubber, make)
+
+
+def _mount_points_key(run_layer: bool, instruction: str, mount_directories: frozenset[str]) -> str:
+    """What decides which engine mount points leave a layer, for the cache key ("": none do)."""
+    if not run_layer:
+        return ""
+    return canonical_json({"instruction": instruction, "directories": sorted(mount_directories)}).decode()
+
+
+@dataclass(frozen=True)
+class _Reuse:
+    """The normalisation cache as one :func:`normalize_layout` call uses it."""
+
+    cache: NormalizeCache
+    target: ImageLayout
+    epoch: int
+    level: int
+    limits: Limits
+    mount_points: Callable[[Layer], str]
+
+    def key(self, layer: Layer, scrubber: Scrubber) -> LayerKey:
+        return self.cache.key(
+            source=layer.digest,
+            media_type=layer.descriptor.media_type,
+            source_date_epoch=self.epoch,
+            level=self.level,
+            limits=self.limits,
+            scrub=scrubber.names,
+            mount_points=self.mount_points(layer),
+        )
+
+    def get_or_make(self, layer: Layer, scrubber: Scrubber, make: Callable[[], _Written]) -> _Written:
+        """The layer as normalised before (its blob now in the target), else ``make()``'s,
+        remembered. While one build makes it, another that wants it waits for it."""
+        key = self.key(layer, scrubber)
+        with self.cache.claimed(key):
+            hit = self.cache.fetch(key, self.target)
+            if hit is None:
+                written = make()
+                self.cache.store(key, written.cached(), self.target)
+                return written
+        normalized = NormalizedLayer(
+            index=layer.index,
+            source_digest=layer.digest,
+            digest=hit.digest,
+            size=hit.size,
+            diff_id=hit.diff_id,
+            tar_size=hit.tar_size,
+            entries=hit.entries,
+        )
+        return _Written(index=layer.index, layer=normalized, scrubbed=hit.scrubbed, leftovers=hit.leftovers)
 
 
 def _gather(futures: list[Future[_T]]) -> list[_T]:

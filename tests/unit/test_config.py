@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from repro.config import Config, RegistryConfig, find_config_file, load_config
+from repro.config import Config, RegistryConfig, cache_directory, find_config_file, load_config
 from repro.errors import ConfigError
 
 PYPROJECT = """\
@@ -108,6 +108,9 @@ def test_environment_overrides_file(tmp_path: Path) -> None:
         ('[registries."x"]\nmirrors = "m"\n', "mirrors: expected list"),
         ('[registries."x"]\nmirror = ["m"]\n', "unknown key(s) mirror"),
         ("timeout = = 3\n", "invalid TOML"),
+        ("cache_max_mb = 0\n", "cache_max_mb: must be at least 1"),
+        ('cache_max_mb = "1G"\n', "cache_max_mb: expected int"),
+        ("cache_dir = 1\n", "cache_dir: expected str"),
     ],
 )
 def test_invalid_files_are_rejected_with_the_place(tmp_path: Path, text: str, message: str) -> None:
@@ -293,3 +296,18 @@ def test_found_from_the_dockerfile_or_context_wherever_the_command_runs(
     assert config.registry("127.0.0.1:5000").insecure
     # a command that names no file: the current directory's
     assert load_config(None, environ={}).source == elsewhere / "repro.toml"
+
+
+def test_the_cache_directory_from_the_file_the_environment_and_xdg(tmp_path: Path) -> None:
+    home = {"HOME": "/home/u"}
+    assert cache_directory(load_config(tmp_path, environ={}), home) == Path("/home/u/.cache/repro")
+    xdg = {**home, "XDG_CACHE_HOME": "/var/cache/u"}
+    assert cache_directory(load_config(tmp_path, environ={}), xdg) == Path("/var/cache/u/repro")
+    relative_xdg = {**home, "XDG_CACHE_HOME": "cache"}  # ignored, as the XDG spec says
+    assert cache_directory(Config(), relative_xdg) == Path("/home/u/.cache/repro")
+    write(tmp_path / "repro.toml", 'cache_dir = "build-cache"\ncache_max_mb = 512\n')
+    config = load_config(tmp_path, environ={})
+    assert (config.cache_dir, config.cache_max_mb) == (tmp_path / "build-cache", 512)
+    assert cache_directory(config, xdg) == tmp_path / "build-cache"
+    overridden = load_config(tmp_path, environ={"REPRO_CACHE_DIR": "/srv/repro-cache"})
+    assert cache_directory(overridden, xdg) == Path("/srv/repro-cache")
