@@ -1,9 +1,14 @@
 """The buildah engine: one ``buildah build`` per request, in storage of its own.
 
-Every build gets a private storage root (``--root``/``--runroot`` under the run's
-``workdir``, with the ``vfs`` driver: overlay adds entries such as ``run/`` to layers) and
-generated configuration, so no two builds share state or cache and none reads the
-machine's ``/etc/containers``: ``storage.conf``, ``containers.conf`` (``CONTAINERS_CONF``),
+Every build gets a storage root of repro's own (``--root``/``--runroot``, with the ``vfs``
+driver: overlay adds entries such as ``run/`` to layers) and generated configuration, so
+none reads the machine's ``/etc/containers``. The storage is private to the run (under
+its ``workdir``, with ``--no-cache``: nothing is reused), unless the run may be warm
+(:attr:`~repro.build.engine.RunOptions.cache_dir`): then it is the storage kept in
+repro's cache, with buildah's layer cache on, so an unchanged step is not run again. One
+build at a time holds it (a lock); a build that finds it taken builds in private storage
+instead, as verify's second build always does. It is deleted (and starts empty at the
+next build) when it grows beyond ``cache_max_bytes``. The generated files: ``storage.conf``, ``containers.conf`` (``CONTAINERS_CONF``),
 ``registries.conf`` in a private ``HOME`` (``CONTAINERS_REGISTRIES_CONF`` would still
 merge the machine's ``registries.conf.d`` drop-ins, e.g. Debian's ``shortnames.conf``), an
 empty drop-in directory, short-name alias cache, default mounts file and certificate
@@ -13,18 +18,22 @@ Measured with strace: only buildah's re-executed helpers still look for
 spoken to over plain http (per registry, never a global ``--tls-verify=false``).
 
 The flags are the recipe that builds reproducibly with buildah 1.28: ``--isolation
-chroot --layers --no-cache --pull=always --timestamp SDE --identity-label=false``.
+chroot --layers --no-cache --pull=always --timestamp SDE --identity-label=false`` (a warm
+build drops ``--no-cache``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import os
 import re
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +149,77 @@ def _without_intermediate_ids(config: dict[str, Any]) -> dict[str, Any]:
     return {**config, "history": cleaned}
 
 
+@dataclass(frozen=True)
+class _Storage:
+    """Where one build's images live, and whether earlier builds' layers may be reused."""
+
+    root: Path
+    runroot: Path
+    warm: bool = False
+
+    @classmethod
+    def private(cls, work: Path) -> _Storage:
+        return cls(work / "storage", work / "run")
+
+
+@contextlib.contextmanager
+def _storage_for(options: RunOptions) -> Iterator[_Storage]:
+    """The warm storage in ``options.cache_dir`` for the block, if this build can have it;
+    else storage private to the run. The warm one is held with a lock: containers-storage
+    locks its own files, but two builds tagging one image name would race."""
+    if options.cache_dir is None:
+        yield _Storage.private(options.workdir)
+        return
+    options.cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(options.cache_dir / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            logger.info("buildah: another build holds the warm storage; building in storage of its own")
+            yield _Storage.private(options.workdir)
+            return
+        warm = _Storage(options.cache_dir / "storage", options.cache_dir / "run", warm=True)
+        yield warm
+        if options.cache_max_bytes is not None:
+            _bound_storage(warm, options.cache_max_bytes)
+    finally:
+        os.close(fd)
+
+
+def _bound_storage(storage: _Storage, max_bytes: int) -> None:
+    """Delete the warm storage when it holds more than ``max_bytes``: the next build starts
+    empty. Renamed first, so that a deletion cut short never leaves half a storage."""
+    used = _disk_usage(storage.root)
+    if used <= max_bytes:
+        return
+    logger.info("buildah: the warm storage holds %d MiB, over its bound: emptied", used >> 20)
+    for directory in (storage.root, storage.runroot):
+        if directory.exists():
+            trash = directory.with_name(f".{directory.name}.deleted-{os.getpid()}")
+            directory.rename(trash)
+            shutil.rmtree(trash, ignore_errors=True)
+
+
+def _disk_usage(root: Path) -> int:
+    total = 0
+    pending = [root]
+    while pending:
+        try:
+            entries = list(os.scandir(pending.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            total += info.st_blocks * 512
+            if entry.is_dir(follow_symlinks=False):
+                pending.append(Path(entry.path))
+    return total
+
+
 class BuildahEngine:
     """Builds with ``buildah build`` (tested with 1.28) as a local process.
 
@@ -208,13 +288,13 @@ class BuildahEngine:
         )
 
     @staticmethod
-    def _storage_argv(work: Path) -> list[str]:
+    def _storage_argv(work: Path, storage: _Storage) -> list[str]:
         return [
             PROGRAM,
             "--root",
-            str(work / "storage"),
+            str(storage.root),
             "--runroot",
-            str(work / "run"),
+            str(storage.runroot),
             "--storage-driver",
             STORAGE_DRIVER,
             "--registries-conf-dir",
@@ -226,9 +306,9 @@ class BuildahEngine:
         ]
 
     @staticmethod
-    def _write_configuration(request: BuildRequest, work: Path) -> dict[str, str]:
+    def _write_configuration(request: BuildRequest, work: Path, storage: _Storage) -> dict[str, str]:
         """The generated configuration files; returns the environment that points at them."""
-        root, runroot, tmp, home = work / "storage", work / "run", work / "tmp", work / "home"
+        root, runroot, tmp, home = storage.root, storage.runroot, work / "tmp", work / "home"
         user_config = home / ".config" / "containers"
         for directory in (root, runroot, tmp, work / "registries.conf.d", work / "certs", user_config):
             directory.mkdir(parents=True, exist_ok=True)
@@ -246,21 +326,23 @@ class BuildahEngine:
             "TMPDIR": str(tmp),
         }
 
-    def _export(self, request: BuildRequest, options: RunOptions, env: Mapping[str, str]) -> None:
-        """Copy the built image from the private storage to ``request.output`` as OCI, with
+    def _export(
+        self, request: BuildRequest, options: RunOptions, env: Mapping[str, str], storage: _Storage
+    ) -> None:
+        """Copy the built image from the build's storage to ``request.output`` as OCI, with
         the Docker-only config fields (HEALTHCHECK, ONBUILD, SHELL) the conversion drops."""
-        storage = self._storage_argv(options.workdir)
+        argv = self._storage_argv(options.workdir, storage)
         # Writing to a local layout needs no credentials; an empty auth file keeps buildah
         # from reading (or failing on) the user's Docker configuration.
         no_auth = options.workdir / "export-auth.json"
         no_auth.write_text("{}")
         try:
             inspected = self._runner(
-                [*storage, "inspect", "--type", "image", _STORED_IMAGE], env=env, timeout=300
+                [*argv, "inspect", "--type", "image", _STORED_IMAGE], env=env, timeout=300
             )
             self._runner(
                 [
-                    *storage,
+                    *argv,
                     "push",
                     "--quiet",
                     "--signature-policy",
@@ -289,18 +371,22 @@ class BuildahEngine:
         # The Docker format has no manifest annotations: they are added to the OCI manifest here.
         rewrite_image_config(request.output, request.tag, finish, annotations=request.annotations)
 
-    def command(self, request: BuildRequest, options: RunOptions) -> tuple[list[str], dict[str, str]]:
-        """The argv and the extra environment that build ``request`` (files are written too)."""
+    def command(
+        self, request: BuildRequest, options: RunOptions, *, storage: _Storage | None = None
+    ) -> tuple[list[str], dict[str, str]]:
+        """The argv and the extra environment that build ``request`` (files are written too)
+        in ``storage`` (default: private to the run)."""
         if len(request.platforms) > 1:
             raise BuildError(
                 f"{PROGRAM} builds one platform per run, got {', '.join(request.platforms)}",
                 hint="build each platform on its own",
             )
         work = options.workdir
-        env = {**self._write_configuration(request, work), **options.environment}
+        storage = storage or _Storage.private(work)
+        env = {**self._write_configuration(request, work, storage), **options.environment}
         epoch = str(request.source_date_epoch)
         argv = [
-            *self._storage_argv(work),
+            *self._storage_argv(work, storage),
             "build",
             # The Docker format keeps HEALTHCHECK, SHELL and ONBUILD (and makes RUN use SHELL);
             # build() carries them into the OCI image.
@@ -309,7 +395,9 @@ class BuildahEngine:
             "--isolation",
             "chroot",
             "--layers",
-            "--no-cache",
+            # Warm: an unchanged step (same instruction, parent and files) is taken from
+            # the storage. Cold: every step runs.
+            *([] if storage.warm else ["--no-cache"]),
             "--pull=always",
             "--timestamp",
             epoch,
@@ -359,7 +447,18 @@ class BuildahEngine:
         self, request: BuildRequest, options: RunOptions, *, progress: ProgressCallback | None = None
     ) -> EngineOutput:
         identity = self.identity()
-        argv, extra_env = self.command(request, options)
+        with _storage_for(options) as storage:
+            return self._build_in(request, options, storage, identity, progress)
+
+    def _build_in(
+        self,
+        request: BuildRequest,
+        options: RunOptions,
+        storage: _Storage,
+        identity: EngineIdentity,
+        progress: ProgressCallback | None,
+    ) -> EngineOutput:
+        argv, extra_env = self.command(request, options, storage=storage)
         env: Mapping[str, str] = {**os.environ, **extra_env}
         start = time.monotonic()
         steps = 0
@@ -386,8 +485,13 @@ class BuildahEngine:
             tail = "\n".join(
                 completed.stdout.decode("utf-8", "replace").rstrip().splitlines()[-_OUTPUT_TAIL_LINES:]
             )
-            raise BuildError(f"{PROGRAM} build failed with exit code {completed.returncode}:\n{tail}")
-        self._export(request, options, env)
+            hint = (
+                "a layer reused from repro's cache may be at fault: try --no-cache" if storage.warm else None
+            )
+            raise BuildError(
+                f"{PROGRAM} build failed with exit code {completed.returncode}:\n{tail}", hint=hint
+            )
+        self._export(request, options, env, storage)
         return EngineOutput(
             layout=request.output,
             tag=request.tag,

@@ -103,12 +103,18 @@ class RunOptions:
     configuration); the caller removes it. ``environment`` adds variables to the engine
     process's environment and ``umask`` sets its umask (None: inherit). An engine whose
     builds run elsewhere (a daemon) cannot vary the build's environment through them and
-    says so in :meth:`Engine.varies`.
+    says so in :meth:`Engine.varies`. ``cache_dir`` is a private directory that outlives
+    the run, where the engine may keep what makes the next build of the same steps fast
+    (buildah: its storage, layers reused); None: start from nothing, as verify's second
+    build always does. An engine may ignore it.
     """
 
     workdir: Path
     environment: Mapping[str, str] = field(default_factory=dict)
     umask: int | None = None
+    cache_dir: Path | None = None
+    #: The bound on what the engine keeps in ``cache_dir`` (None: unbounded).
+    cache_max_bytes: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "environment", _frozen(self.environment))

@@ -153,6 +153,9 @@ class Variation:
     environment: Mapping[str, str] = field(default_factory=dict)
     umask: int | None = None
     copy_context: bool = False
+    #: Whether the engine may reuse what earlier builds left in repro's cache (a warm
+    #: build); verify's second build never does, so that it proves the first.
+    warm: bool = True
 
 
 def registry_settings(config: Config, graph: StageGraph) -> tuple[RegistrySettings, ...]:
@@ -450,7 +453,14 @@ def run_build(
         ca_bundle=prepared.ca_bundle,
         base=built.base,
     )
-    options = RunOptions(workdir=workdir / "engine", environment=variation.environment, umask=variation.umask)
+    warm = prepared.cache_dir is not None and variation.warm
+    options = RunOptions(
+        workdir=workdir / "engine",
+        environment=variation.environment,
+        umask=variation.umask,
+        cache_dir=prepared.cache_dir / "engines" / engine.name if warm and prepared.cache_dir else None,
+        cache_max_bytes=prepared.cache_max_bytes,
+    )
     output: EngineOutput = engine.build(request, options, progress=report)
     report(BuildEvent(kind="phase", text="normalising", elapsed=time.monotonic() - started))
     image = workdir / "image"

@@ -457,7 +457,7 @@ def _add_build_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
     build = commands.add_parser(
         "build",
         help=command_help("build"),
-        description="Build CONTEXT with an engine (buildah in storage of its own, or BuildKit in a Docker "
+        description="Build CONTEXT with an engine (buildah in storage of repro's own, or BuildKit in a Docker "
         "Engine), with every time stamp set to "
         "SOURCE_DATE_EPOCH (from the environment, else the git HEAD commit time, else 0), then "
         "normalise the image and write it to the -o layout or archive. Refuses images not pinned to a digest. "

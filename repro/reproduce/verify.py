@@ -4,7 +4,12 @@ The two builds use one engine twice, or two different engines once each (``--eng
 buildah,docker``): two independent implementations agreeing on every byte is a stronger
 proof than one engine agreeing with itself. The two builds share nothing: each gets its own copy of the context at a different path,
 its own engine storage, and a different environment (time zone, locale, umask, where
-the engine runs the build in a local process); the clock differs by itself. Both images are normalised, then compared. The same digest means
+the engine runs the build in a local process); the clock differs by itself. The first
+build may start from the engine storage earlier builds left in repro's cache (a warm
+build, as ``repro build`` does); the second always starts from empty storage, so a stale
+cached layer shows up as a difference. Identical engine layers are normalised once for
+both (:mod:`repro.layers.normcache`): normalising is deterministic, and what is reused is
+checked. Both images are normalised, then compared. The same digest means
 the build is reproducible; otherwise the diff report (:mod:`repro.reproduce.diff`) says which
 layer differs first, which Dockerfile instruction made it, what differs in each path, and
 how to fix the usual culprits.
@@ -69,6 +74,7 @@ VARIATIONS: tuple[Variation, Variation] = (
         environment={"TZ": "Pacific/Kiritimati", "LANG": "fr_FR.UTF-8", "LC_ALL": "fr_FR.UTF-8"},
         umask=0o002,
         copy_context=True,
+        warm=False,  # built from nothing, whatever the cache holds: the independent proof
     ),
 )
 

@@ -1,9 +1,13 @@
 """repro's caches with the real buildah: the same digest with a cache, from it, and without
-one; ``--no-cache`` touches none of it."""
+one; ``--no-cache`` touches none of it; a warm build reuses buildah's layers, verify's
+second build never does, and two builds at once on one cache both succeed."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -72,3 +76,45 @@ def test_a_cache_others_may_write_is_refused_before_building(
     assert "may be written by others" in err
     assert not (tmp_path / "out").exists()
     assert main(["build", str(ctx), "--no-cache", "-o", f"oci:{tmp_path / 'out'}"]) == EXIT_OK
+
+
+def test_a_warm_build_reuses_the_engine_layers_and_verify_still_builds_b_afresh(
+    images: BaseImages, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ctx = make_context("busybox-app", tmp_path / "ctx", images)
+    storage = Path(os.environ["XDG_CACHE_HOME"]) / "repro" / "engines" / "buildah" / "storage"
+    assert main(["build", str(ctx), "-o", f"oci:{tmp_path / 'cold'}"]) == EXIT_OK
+    digest = capsys.readouterr().out.strip()
+    assert storage.is_dir()
+
+    assert main(["-v", "build", str(ctx), "-o", f"oci:{tmp_path / 'warm'}"]) == EXIT_OK
+    captured = capsys.readouterr()
+    assert captured.out.strip() == digest
+    steps = captured.err.count("| STEP ")
+    assert steps > 3
+    assert captured.err.count("--> Using cache") == steps - 1  # every step but the FROM
+
+    # verify: A is warm, B runs every step
+    assert main(["-v", "verify", str(ctx)]) == EXIT_OK
+    captured = capsys.readouterr()
+    assert captured.out == f"reproducible {digest}\n"
+    reused = [line for line in captured.err.splitlines() if "--> Using cache" in line]
+    assert reused
+    assert all(line.startswith("[A]") for line in reused), reused
+
+
+def test_two_builds_at_once_on_one_cache_both_succeed(images: BaseImages, tmp_path: Path) -> None:
+    ctx = make_context("busybox-app", tmp_path / "ctx", images)
+    builds = [
+        subprocess.Popen(
+            [sys.executable, "-m", "repro", "build", str(ctx), "-o", f"oci:{tmp_path / name}", "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("one", "two")
+    ]
+    outputs = [build.communicate(timeout=600) for build in builds]
+    assert [build.returncode for build in builds] == [0, 0], [err for _, err in outputs]
+    digests = {json.loads(out)["digest"] for out, _ in outputs}
+    assert len(digests) == 1

@@ -348,3 +348,82 @@ def test_identity_capabilities_and_noise() -> None:
     assert not capabilities.heredocs
     assert engine.noise().labels == {"io.buildah.version"}
     assert engine.varies() == {"environment", "umask"}
+
+
+# -- warm storage in repro's cache ------------------------------------------------------
+
+
+def _storage_flags(argv: Sequence[str]) -> tuple[str, str]:
+    return argv[argv.index("--root") + 1], argv[argv.index("--runroot") + 1]
+
+
+def test_a_warm_build_uses_the_cached_storage_and_buildahs_layer_cache(tmp_path: Path) -> None:
+    recorder = Recorder()
+    cache = tmp_path / "cache" / "buildah"
+    buildah_engine(recorder).build(request(tmp_path), run_options(tmp_path, cache_dir=cache))
+    argv, env = recorder.calls[0]
+    assert _storage_flags(argv) == (str(cache / "storage"), str(cache / "run"))
+    assert "--no-cache" not in argv
+    assert "--layers" in argv
+    storage = tomllib.loads(Path(env["CONTAINERS_STORAGE_CONF"]).read_text())["storage"]
+    assert (storage["graphroot"], storage["runroot"]) == (str(cache / "storage"), str(cache / "run"))
+    # the export reads the same storage
+    assert all(_storage_flags(command) == _storage_flags(argv) for command in recorder.commands[1:])
+    assert cache.stat().st_mode & 0o777 == 0o700
+
+
+def test_without_a_cache_every_step_runs_in_storage_of_its_own(tmp_path: Path) -> None:
+    recorder = Recorder()
+    buildah_engine(recorder).build(request(tmp_path), run_options(tmp_path))
+    argv, _ = recorder.calls[0]
+    work = tmp_path / "work"
+    assert _storage_flags(argv) == (str(work / "storage"), str(work / "run"))
+    assert "--no-cache" in argv
+
+
+def test_a_second_build_at_once_does_not_share_the_warm_storage(tmp_path: Path) -> None:
+    cache = tmp_path / "cache" / "buildah"
+    inner = Recorder()
+    outer_argv: list[str] = []
+
+    class Nested(Recorder):
+        def stream(self, argv: Sequence[str], **kwargs: object) -> subprocess.CompletedProcess[bytes]:
+            outer_argv.extend(argv)
+            # while this build holds the warm storage, another one starts
+            buildah_engine(inner).build(
+                request(tmp_path, output=tmp_path / "out2"),
+                RunOptions(workdir=tmp_path / "work2", cache_dir=cache),
+            )
+            return super().stream(argv, **kwargs)  # type: ignore[arg-type]
+
+    buildah_engine(Nested()).build(request(tmp_path), run_options(tmp_path, cache_dir=cache))
+    assert _storage_flags(outer_argv) == (str(cache / "storage"), str(cache / "run"))
+    second, _ = inner.calls[0]
+    assert _storage_flags(second) == (str(tmp_path / "work2" / "storage"), str(tmp_path / "work2" / "run"))
+    assert "--no-cache" in second
+    # and once the first is done, the next build is warm again
+    later = Recorder()
+    buildah_engine(later).build(request(tmp_path), run_options(tmp_path, cache_dir=cache))
+    assert _storage_flags(later.calls[0][0])[0] == str(cache / "storage")
+
+
+def test_the_warm_storage_is_emptied_when_over_its_bound(tmp_path: Path) -> None:
+    cache = tmp_path / "cache" / "buildah"
+    (cache / "storage" / "vfs").mkdir(parents=True)
+    (cache / "storage" / "vfs" / "layer").write_bytes(b"x" * 100_000)
+    buildah_engine(Recorder()).build(
+        request(tmp_path), run_options(tmp_path, cache_dir=cache, cache_max_bytes=10**9)
+    )
+    assert (cache / "storage" / "vfs" / "layer").exists()
+    buildah_engine(Recorder()).build(
+        request(tmp_path), run_options(tmp_path, cache_dir=cache, cache_max_bytes=1000)
+    )
+    assert not (cache / "storage").exists()
+    assert [p.name for p in cache.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_failed_warm_build_says_how_to_build_afresh(tmp_path: Path) -> None:
+    recorder = Recorder(lines=["error building at STEP 2"], returncode=1)
+    with pytest.raises(BuildError) as info:
+        buildah_engine(recorder).build(request(tmp_path), run_options(tmp_path, cache_dir=tmp_path / "cache"))
+    assert "--no-cache" in info.value.hint
