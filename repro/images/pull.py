@@ -12,6 +12,7 @@ it streams.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from repro.errors import PlatformNotFoundError
@@ -26,11 +27,31 @@ PULL_WORKERS = 4
 
 
 def _pick(index: Index, what: str, platform: Platform) -> Descriptor:
-    for descriptor in index.platform_manifests():
-        if descriptor.platform is not None and descriptor.platform.matches(platform):
-            return descriptor
-    available = ", ".join(str(d.platform) for d in index.platform_manifests()) or "none"
-    raise PlatformNotFoundError(f"{what}: no image for platform {platform} (has: {available})")
+    return select_platforms(index, (platform,), what=what)[0]
+
+
+def select_platforms(
+    index: Index, platforms: Sequence[Platform] = (), *, what: str
+) -> tuple[Descriptor, ...]:
+    """The platform images of ``index``: all of them, or those of ``platforms`` in that order.
+
+    BuildKit's attestation entries are never images. A platform asked for that the index
+    does not have is a :class:`~repro.errors.PlatformNotFoundError` naming the ones it has.
+    """
+    entries = index.platform_manifests()
+    if not platforms:
+        if not entries:
+            raise PlatformNotFoundError(f"{what}: the index lists no image for any platform")
+        return entries
+    chosen: list[Descriptor] = []
+    for platform in platforms:
+        found = [d for d in entries if d.platform is not None and d.platform.matches(platform)]
+        if not found:
+            available = ", ".join(str(d.platform) for d in entries) or "none"
+            raise PlatformNotFoundError(f"{what}: no image for platform {platform} (has: {available})")
+        if found[0] not in chosen:
+            chosen.append(found[0])
+    return tuple(chosen)
 
 
 def pull_image(

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING
 from repro.errors import UsageError
 
 if TYPE_CHECKING:
+    from repro.platform import Platform
     from repro.sbom.cyclonedx import BackgroundValidator, Inventory
 
-__all__ = ["FORMATS", "SbomOutput", "parse_output", "parse_outputs", "render_format"]
+__all__ = ["FORMATS", "SbomOutput", "parse_output", "parse_outputs", "platform_path", "render_format"]
 
 FORMATS = ("cyclonedx-json", "spdx-json", "table")
 
@@ -64,6 +65,24 @@ def parse_outputs(texts: Sequence[str]) -> list[SbomOutput]:
     if len(paths) != len(set(paths)):
         raise UsageError("-o: the same file is named twice")
     return outputs
+
+
+def platform_path(path: Path, platform: Platform) -> Path:
+    """Where the SBOM of one platform of an index goes when ``-o FORMAT=path`` names one file
+    for several platforms: the platform, its parts joined by ``-``, after the first part of
+    the file name.
+
+    >>> from repro.platform import Platform
+    >>> platform_path(Path("out/sbom.cdx.json"), Platform.parse("linux/arm/v7"))
+    PosixPath('out/sbom.linux-arm-v7.cdx.json')
+    >>> platform_path(Path("sbom"), Platform.parse("linux/amd64"))
+    PosixPath('sbom.linux-amd64')
+    """
+    stem, dot, rest = path.name.partition(".")
+    if not stem:  # a dot file: its name is what follows the dot
+        stem, dot, rest = path.name, "", ""
+    tag = "-".join(p for p in (platform.os, platform.architecture, platform.variant) if p)
+    return path.with_name(f"{stem}.{tag}{dot}{rest}")
 
 
 def render_format(inventory: Inventory, fmt: str, *, validator: BackgroundValidator | None = None) -> bytes:

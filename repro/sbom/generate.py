@@ -12,12 +12,18 @@ want packages rather than a document (``repro sbom diff`` on two images).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from repro.digest import Digest
 from repro.layers.filesystem import ImageFilesystem, is_shared_library_name
 from repro.oci.layout import Image, ImageLayout
+from repro.oci.models import Index
+from repro.platform import Platform
 from repro.sbom.catalogers import ALL, prefetch_globs, track_globs
 from repro.sbom.catalogers.osrelease import OS_RELEASE_PATHS, find_distro
 from repro.sbom.cyclonedx import ImageInfo, Inventory, InventoryComponent, UnownedFile
@@ -25,15 +31,17 @@ from repro.sbom.model import LAYER_PROPERTY, CatalogContext, Cataloger, LayerPro
 
 if TYPE_CHECKING:
     from repro.config import Config
-    from repro.platform import Platform
+    from repro.sbom.cyclonedx import BackgroundValidator
 
 __all__ = [
     "MAX_UNOWNED_FILES",
+    "ImageSbom",
     "documents_for_reference",
     "generate_documents",
     "generate_sbom",
     "inventory_image",
     "sbom_for_reference",
+    "sboms_for_reference",
 ]
 
 logger = logging.getLogger(__name__)
@@ -213,6 +221,7 @@ def generate_documents(
     catalogers: Sequence[Cataloger] = ALL,
     max_unowned: int = MAX_UNOWNED_FILES,
     validate_in_worker: bool = False,
+    validator: BackgroundValidator | None = None,
 ) -> dict[str, bytes]:
     """The SBOM of ``image`` in each of ``formats`` (:data:`repro.sbom.formats.FORMATS`),
     from one scan of its layers: format -> validated bytes; same image, same bytes.
@@ -226,13 +235,17 @@ def generate_documents(
     layers are read (about a second saved on two cores). The worker is started with
     ``spawn``, which imports the calling program's ``__main__`` again: only a program whose
     main module is guarded by ``if __name__ == "__main__"`` (the ``repro`` command is)
-    should ask for it.
+    should ask for it. A ``validator`` given is used instead (one for several images).
     """
     from repro.sbom.cyclonedx import BackgroundValidator
     from repro.sbom.formats import render_format
 
     wants_cyclonedx = "cyclonedx-json" in formats
-    with BackgroundValidator(use_worker=validate_in_worker and wants_cyclonedx) as validator:
+    with ExitStack() as stack:
+        if validator is None:
+            validator = stack.enter_context(
+                BackgroundValidator(use_worker=validate_in_worker and wants_cyclonedx)
+            )
         inventory = inventory_image(
             layout,
             image,
@@ -273,6 +286,153 @@ def generate_sbom(
     )["cyclonedx-json"]
 
 
+@dataclass(frozen=True)
+class ImageSbom:
+    """The SBOM documents of one image of an image location: for an index, of one platform."""
+
+    #: The platform its index lists it for; None for an image that is not in an index.
+    platform: Platform | None
+    #: The digest of the manifest described.
+    digest: Digest
+    #: format -> validated bytes (see :func:`generate_documents`).
+    documents: Mapping[str, bytes]
+
+
+@contextmanager
+def _located_images(
+    text: str, config: Config | None, platforms: Sequence[Platform], *, host_default: bool
+) -> Iterator[tuple[str | None, str | None, list[tuple[Platform | None, ImageLayout, Image]]]]:
+    """The images ``text`` names, each in a layout: (name, repository, images).
+
+    For an index: the images of ``platforms`` (every platform image without them, or
+    the host's with ``host_default``). A single image must be of ``platforms``. A
+    registry image is pulled into a temporary layout (every blob verified) first.
+    """
+    from repro.images.location import ArchiveLocation, LayoutLocation, RegistryLocation, parse_location
+    from repro.images.pull import select_platforms
+
+    location = parse_location(text)
+    wanted = tuple(platforms) or ((Platform.host(),) if host_default else ())
+
+    def in_layout(directory: Path, tag: str | None) -> list[tuple[Platform | None, ImageLayout, Image]]:
+        layout = ImageLayout.open(directory)
+        target = layout.find(tag)
+        document = layout.manifest(target)
+        if isinstance(document, Index):
+            entries = select_platforms(document, wanted, what=text)
+            return [(entry.platform, layout, layout.image(descriptor=entry)) for entry in entries]
+        image = layout.image(descriptor=target)
+        _check_platforms(text, image, platforms)
+        return [(None, layout, image)]
+
+    if isinstance(location, ArchiveLocation):
+        from repro.images.archive import unpack_archive
+
+        with tempfile.TemporaryDirectory(prefix="repro-sbom-") as tmp:
+            unpacked = unpack_archive(location, Path(tmp) / "layout")
+            yield location.file.name.split(".", 1)[0], None, in_layout(unpacked.directory, unpacked.tag)
+        return
+    if isinstance(location, LayoutLocation):
+        yield location.directory.resolve().name, None, in_layout(location.directory, location.tag)
+        return
+    assert isinstance(location, RegistryLocation)  # noqa: S101 (every other form is handled above)
+    from repro.images.pull import pull_image
+    from repro.images.store import RegistryStore
+    from repro.registry.client import RegistryClient
+
+    ref = location.ref
+    with tempfile.TemporaryDirectory(prefix="repro-sbom-") as tmp, RegistryClient(config) as client:
+        store = RegistryStore(client, ref)
+        top = store.get_manifest(None)
+        pulled: list[tuple[Platform | None, ImageLayout, Image]] = []
+        if isinstance(top, Index):
+            for number, entry in enumerate(select_platforms(top, wanted, what=text)):
+                directory = Path(tmp) / str(number)
+                pull_image(store, directory, reference=str(entry.digest), tag="image")
+                layout = ImageLayout.open(directory)
+                pulled.append((entry.platform, layout, layout.image("image")))
+        else:
+            pull_image(store, Path(tmp) / "0", reference=str(top.digest), tag="image")
+            layout = ImageLayout.open(Path(tmp) / "0")
+            image = layout.image("image")
+            _check_platforms(text, image, platforms)
+            pulled.append((None, layout, image))
+        yield ref.path.rsplit("/", 1)[-1], ref.name, pulled
+
+
+def _check_platforms(text: str, image: Image, platforms: Sequence[Platform]) -> None:
+    """A single image describes ``platforms`` only if its config says it is of each."""
+    from repro.errors import PlatformNotFoundError, UsageError
+
+    if not platforms:
+        return
+    try:
+        platform = Platform.from_oci(image.config)
+    except UsageError:
+        platform = None
+    for wanted in platforms:
+        if platform is None or not platform.matches(wanted):
+            raise PlatformNotFoundError(
+                f"{text}: not an index, and its image is {platform or 'of no platform'}, not {wanted}",
+                hint="leave out --platform for a single image",
+            )
+
+
+def sboms_for_reference(
+    text: str,
+    *,
+    config: Config | None = None,
+    dockerfile: Path | None = None,
+    platforms: Sequence[Platform] = (),
+    name: str | None = None,
+    validate_in_worker: bool = False,
+    formats: Sequence[str] = ("cyclonedx-json",),
+    before_scan: Callable[[Sequence[Platform | None]], None] | None = None,
+) -> list[ImageSbom]:
+    """:func:`generate_documents` for every image an image location (``oci:DIR[:TAG]`` or a
+    registry reference) names: one :class:`ImageSbom` for a single image, one per platform
+    image of an index (those of ``platforms``, in that order; default: every one, in index
+    order). A registry image's name and repository go into its ``pkg:oci`` purl.
+    ``before_scan`` is called with the platforms found before any layer is read (to
+    refuse what cannot be written early).
+    """
+    from repro.sbom.cyclonedx import BackgroundValidator
+
+    use_worker = validate_in_worker and "cyclonedx-json" in formats
+    with _located_images(text, config, platforms, host_default=False) as (found_name, repository, images):
+        if before_scan is not None:
+            before_scan([platform for platform, _, _ in images])
+        with BackgroundValidator(use_worker=use_worker) as validator:
+            return [
+                ImageSbom(
+                    platform,
+                    image.digest,
+                    generate_documents(
+                        layout,
+                        image,
+                        name=name or found_name,
+                        repository_url=repository,
+                        tag=_tag_of(text),
+                        dockerfile=dockerfile,
+                        formats=formats,
+                        validator=validator,
+                    ),
+                )
+                for platform, layout, image in images
+            ]
+
+
+def _tag_of(text: str) -> str | None:
+    from repro.images.location import ArchiveLocation, LayoutLocation, parse_location
+
+    location = parse_location(text)
+    if isinstance(location, ArchiveLocation):
+        return location.reference.rpartition(":")[2] if location.reference else None
+    if isinstance(location, LayoutLocation):
+        return location.tag
+    return location.ref.tag
+
+
 def documents_for_reference(
     text: str,
     *,
@@ -283,61 +443,20 @@ def documents_for_reference(
     validate_in_worker: bool = False,
     formats: Sequence[str] = ("cyclonedx-json",),
 ) -> dict[str, bytes]:
-    """:func:`generate_documents` for an image location (``oci:DIR[:TAG]``, an archive or a
-    registry reference).
-
-    An archive is unpacked into a temporary layout (see :mod:`repro.images.archive`) and a
-    registry image is pulled into a temporary layout (every blob verified) first; its
-    name and repository go into the image's ``pkg:oci`` purl. ``validate_in_worker`` is
-    :func:`generate_documents`'s.
-    """
-    import tempfile
-
-    from repro.images.location import ArchiveLocation, LayoutLocation, RegistryLocation, parse_location
-    from repro.images.store import RegistryStore
-
-    location = parse_location(text)
-    if isinstance(location, ArchiveLocation):
-        from repro.images.archive import unpack_archive
-
-        with tempfile.TemporaryDirectory(prefix="repro-sbom-") as tmp:
-            unpacked = unpack_archive(location, Path(tmp) / "layout")
-            layout = ImageLayout.open(unpacked.directory)
-            return generate_documents(
-                layout,
-                layout.image(unpacked.tag),
-                name=name or location.file.name.split(".", 1)[0],
-                tag=location.reference.rpartition(":")[2] if location.reference else None,
-                dockerfile=dockerfile,
-                validate_in_worker=validate_in_worker,
-                formats=formats,
-            )
-    if isinstance(location, LayoutLocation):
-        layout = ImageLayout.open(location.directory)
-        image = layout.image(location.tag)
+    """The documents of the one image ``text`` names: for an index, its ``platform`` image
+    (default: the host's); see :func:`sboms_for_reference`."""
+    with _located_images(text, config, (platform,) if platform else (), host_default=True) as (
+        found_name,
+        repository,
+        images,
+    ):
+        (_, layout, image), *_ = images
         return generate_documents(
             layout,
             image,
-            name=name or location.directory.resolve().name,
-            tag=location.tag,
-            dockerfile=dockerfile,
-            validate_in_worker=validate_in_worker,
-            formats=formats,
-        )
-    assert isinstance(location, RegistryLocation)  # noqa: S101 (every other form is handled above)
-    from repro.images.pull import pull_image
-    from repro.registry.client import RegistryClient
-
-    ref = location.ref
-    with tempfile.TemporaryDirectory(prefix="repro-sbom-") as tmp, RegistryClient(config) as client:
-        pull_image(RegistryStore(client, ref), Path(tmp), tag="image", platform=platform)
-        layout = ImageLayout.open(tmp)
-        return generate_documents(
-            layout,
-            layout.image("image"),
-            name=name or ref.path.rsplit("/", 1)[-1],
-            repository_url=ref.name,
-            tag=ref.tag,
+            name=name or found_name,
+            repository_url=repository,
+            tag=_tag_of(text),
             dockerfile=dockerfile,
             validate_in_worker=validate_in_worker,
             formats=formats,

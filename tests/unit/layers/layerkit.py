@@ -67,6 +67,7 @@ def make_image(
     history: Sequence[str] | None = None,
     created: str = "2024-01-01T00:00:00Z",
     tag: str = "t",
+    architecture: str = "amd64",
 ) -> tuple[ImageLayout, Image]:
     """A layout at ``directory`` with one image of ``layers`` (member lists or raw tar bytes)."""
     layout = ImageLayout.create(directory)
@@ -81,7 +82,7 @@ def make_image(
 
         diff_ids.append(str(Digest.of(raw)))
     config = {
-        "architecture": "amd64",
+        "architecture": architecture,
         "os": "linux",
         "created": created,
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
