@@ -277,6 +277,41 @@ def release_statements(build: ReleaseBuild, sbom: bytes) -> list[Statement]:
     ]
 
 
+def index_release_statements(
+    build: ReleaseBuild, images: Mapping[str, Digest], *, engines: Sequence[BuildResult] = ()
+) -> list[Statement]:
+    """The statements a multi-platform release signs about its image index (``build.digest``):
+    SLSA provenance whose subject is the index, listing the image manifest of each platform
+    (``images``, platform -> digest) among its byproducts, and the cosign signature of the
+    index. Each platform image has its own :func:`release_statements`; ``engines`` are the
+    builds of every platform (their engine versions go into the builder's version).
+    """
+    first, _ = build.builds
+    versions: dict[str, str] = {}
+    for result in engines or build.builds:
+        versions.update(result.engine.versions())
+    subjects = image_subjects(build.name, build.digest)
+    provenance = slsa_provenance(
+        subjects,
+        ProvenanceInputs(
+            dockerfile=build.dockerfile,
+            started_on=build.started,
+            finished_on=build.finished,
+            target=build.target,
+            platforms=tuple(images),
+            build_args=dict(build.build_args or {}),
+            context=build.source.git if build.source else None,
+            build_context=build.source.context if build.source else None,
+            base_images=build.base_images,
+            source_date_epoch=first.source_date_epoch,
+            engines=versions,
+            engine_names=tuple(dict.fromkeys(r.engine.name for r in (engines or build.builds))),
+            images=dict(images),
+        ),
+    )
+    return [provenance, cosign_signature_statement(subjects)]
+
+
 def dirty_summary(source: SourceContext, limit: int = 5) -> str:
     """``3 paths: a.txt, b/c.py, new.txt`` for messages."""
     shown: Sequence[str] = source.changed[:limit]
@@ -291,6 +326,7 @@ __all__ = [
     "context_dir_hash",
     "dirty_summary",
     "git_source",
+    "index_release_statements",
     "inspect_source",
     "release_statements",
 ]

@@ -305,6 +305,8 @@ class ProvenanceInputs:
     #: The names of the engines of the builds (``("docker", "docker")``; two names for a
     #: cross-engine verification): they name the buildType.
     engine_names: tuple[str, ...] = ("buildah",)
+    #: For an image index: the image manifest of each platform it lists (platform -> digest).
+    images: Mapping[str, Digest] = field(default_factory=dict)
 
 
 def build_type(engine_names: Sequence[str]) -> str:
@@ -363,6 +365,15 @@ def slsa_provenance(
         metadata["invocationId"] = invocation
     byproducts: list[dict[str, Any]] = [
         {"name": f"build-{i}", "digest": {d.algorithm: d.hex}} for i, d in enumerate(inputs.build_digests, 1)
+    ]
+    byproducts += [
+        {
+            "name": f"image-{platform}",
+            "digest": {d.algorithm: d.hex},
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "annotations": {"platform": platform},
+        }
+        for platform, d in inputs.images.items()
     ]
     if inputs.scrubbed:
         byproducts.append({"name": "scrubbed-paths", "annotations": {"paths": sorted(inputs.scrubbed)}})

@@ -116,7 +116,9 @@ def _add_release_command(commands: argparse._SubParsersAction[_Parser]) -> None:
         "and the reproducibility attestation, push the image with its referrers by digest, verify it "
         "from there as a consumer would, and only then write the tag. The first stage that fails stops "
         "the release: nothing is signed or pushed after it, and the exit code names the stage (30-37, "
-        "see the README). Without --push the release goes to the OCI layout ./dist, signed with a local "
+        "see the README). With several --platform values each platform is built twice and verified, the "
+        "images are combined into one OCI image index, and each platform image gets its own SBOM, "
+        "policy check and signed attestations; the index gets its own provenance. Without --push the release goes to the OCI layout ./dist, signed with a local "
         "key made on first use in ./.repro. Prints a Markdown summary (or JSON with --json) and appends "
         "it to $GITHUB_STEP_SUMMARY when that is set.",
     )
@@ -131,7 +133,11 @@ def _add_release_command(commands: argparse._SubParsersAction[_Parser]) -> None:
         help="the Dockerfile; - reads it from stdin (default: CONTEXT/Dockerfile, else CONTEXT/Containerfile)",
     )
     rel.add_argument("--target", metavar="STAGE", help="build this stage (default: the last)")
-    rel.add_argument("--platform", metavar="OS/ARCH[/VARIANT]", help="the platform to build for")
+    rel.add_argument(
+        "--platform",
+        metavar="P[,P…]",
+        help="the platform(s) to build for (OS/ARCH[/VARIANT]); several: each built twice, one index",
+    )
     rel.add_argument(
         "--build-arg", action="append", metavar="NAME=VALUE", help="a build argument (repeatable)"
     )

@@ -3,6 +3,13 @@
     pin check → build twice + verify → SBOM → policy gate → attest + sign
               → push (image and referrers, by digest) → verify-image → tag
 
+With several platforms (``--platform linux/amd64,linux/arm64``) each platform is built
+twice and verified on its own, the platform images are combined into one OCI image index
+(:mod:`repro.release.images`), and every stage after the build works per platform image:
+its SBOM, its policy check, its signed statements attached to its manifest; the index
+gets its own provenance and signature. The consumer's check covers every platform, and
+the tag names the index.
+
 Each stage is a small function, timed and recorded in a
 :class:`~repro.release.report.ReleaseReport`. The first stage that fails stops the run
 with a :class:`~repro.errors.ReleaseError` whose exit code names the stage; nothing after
@@ -25,7 +32,6 @@ without ``key`` a local key pair under ``./.repro`` signs it (see
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -48,6 +54,7 @@ from repro.errors import (
 from repro.fsutil import check_writable
 from repro.images.location import LayoutLocation, is_local
 from repro.process import Runner, run
+from repro.release.images import BuiltImage, BuiltRelease, ReleasedImage, release_platforms
 from repro.release.progress import StageProgress
 from repro.release.publish import (
     DEFAULT_DIST,
@@ -61,6 +68,8 @@ from repro.release.report import ReleaseReport
 from repro.release.stages import Stage, StageRunner
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from cryptography.hazmat.primitives.asymmetric import ec
 
     from repro.attest.provenance import SourceState
@@ -69,9 +78,11 @@ if TYPE_CHECKING:
     from repro.attest.verify_image import TrustPolicy
     from repro.build.engine import BuildEvent, Engine
     from repro.config import Config
+    from repro.dockerfile import Dockerfile
     from repro.images.push import Artifact
-    from repro.oci.layout import Image, ImageLayout
+    from repro.oci.layout import ImageLayout
     from repro.oci.models import Descriptor
+    from repro.policy import Report as PolicyReport
     from repro.reference import ImageRef
     from repro.registry import RegistryClient
     from repro.reproduce.verify import VerifyResult
@@ -203,6 +214,12 @@ def release(
         raise UsageError(f"{dockerfile}: Dockerfile not found", hint="name it with -f FILE")
     if (signer is None) != (trust is None):
         raise UsageError("release(): give both signer and trust, or neither")
+    if len(release_platforms(options.build)) > 1 and options.previous_sbom is not None:
+        raise UsageError(
+            f"--previous-sbom with --platform {options.build.platform}: one previous SBOM cannot be "
+            "compared with the SBOM of each platform",
+            hint="compare each platform after the release: repro sbom diff OLD NEW --platform P",
+        )
     # dist/ and .repro/ live there (and a layout destination): unwritable fails now, not
     # after two builds.
     check_writable(options.workdir)
@@ -231,17 +248,15 @@ def release(
         built = _build_stage(
             stages, options, config=config, image=image, engines=engines, work=work, report=report
         )
-        layout, built_image, sbom = _sbom_stage(
+        layout, released = _sbom_stage(
             stages, options, config=config, image=image, built=built, report=report
         )
         _policy_stage(
             stages,
             options,
             config=config,
-            built=built,
             layout=layout,
-            built_image=built_image,
-            sbom=sbom,
+            released=released,
             signing=signing,
             report=report,
         )
@@ -250,8 +265,7 @@ def release(
             options,
             image=image,
             built=built,
-            built_image=built_image,
-            sbom=sbom,
+            released=released,
             signing=signing,
             report=report,
             source=source,
@@ -260,7 +274,7 @@ def release(
             stages,
             destination,
             layout=layout,
-            root=layout.manifest(image_descriptor(built_image)),
+            root=layout.manifest(layout.find(built.tag)),
             artifacts=artifacts,
             trust=lambda bundle: trust or consumer_trust(signing.public_key, bundle, staging=signing.staging),
             config=config,
@@ -324,15 +338,6 @@ def _pin_stage(stages: StageRunner, options: ReleaseOptions, config: Config) -> 
         st.summary = f"{check.checked} image reference(s) pinned to a digest"
 
 
-@dataclass(frozen=True)
-class _Built:
-    result: VerifyResult
-    started: datetime
-    finished: datetime
-    layout: Path
-    tag: str
-
-
 def _build_stage(
     stages: StageRunner,
     options: ReleaseOptions,
@@ -342,8 +347,8 @@ def _build_stage(
     engines: Sequence[Engine] | None,
     work: Path,
     report: ReleaseReport,
-) -> _Built:
-    from repro.reproduce.verify import verify
+) -> BuiltRelease:
+    from repro.release.images import PlatformNotReproducibleError, build_release
 
     with stages.stage("build") as st:
 
@@ -356,30 +361,69 @@ def _build_stage(
             else:
                 st.step(f"{who}{event.text}")
 
-        tag = image.effective_tag
-        spec = dataclasses.replace(options.build, output=work / "image", tag=tag)
-        started = datetime.now(UTC)
-        result = verify(spec, config=config, engines=engines, progress=forward)
-        finished = datetime.now(UTC)
-        report.digests = tuple(str(b.digest) for b in result.builds)
-        report.reproducible = result.reproducible
-        st.details = result.to_json()
-        if not result.reproducible:
-            if result.diff is not None:
-                from repro.reproduce.diff import render_text
-
-                report.diff_text = render_text(result.diff)
-            first, second = result.builds
-            raise NotReproducibleError(
-                f"not reproducible: two builds gave {first.digest} and {second.digest}",
-                hint="the report shows what differs and how to fix it; 'repro verify' does the same alone",
+        try:
+            built = build_release(
+                options.build,
+                work=work,
+                tag=image.effective_tag,
+                config=config,
+                engines=engines,
+                progress=forward,
+                note=st.step,
+                clock=lambda: datetime.now(UTC),
             )
-        if result.output is None:
-            raise ImageError("the build wrote no image")  # verify() writes it when reproducible
-        report.digest = str(result.digest)
-        mode = "concurrently" if result.concurrent else "one after the other"
-        st.summary = f"reproducible {result.digest} (two builds {mode})"
-        return _Built(result, started, finished, result.output, tag)
+        except PlatformNotReproducibleError as exc:
+            if exc.result is not None:
+                _not_reproducible(exc.result, report)
+                st.details = {"platform": exc.platform, **exc.result.to_json()}
+            raise
+        if built.index is None:
+            (one,) = built.images
+            result = one.result
+            st.details = result.to_json()
+            _not_reproducible(result, report)
+            if not result.reproducible:
+                first, second = result.builds
+                raise NotReproducibleError(
+                    f"not reproducible: two builds gave {first.digest} and {second.digest}",
+                    hint="the report shows what differs and how to fix it; 'repro verify' does the same alone",
+                )
+            if result.output is None:
+                raise ImageError("the build wrote no image")  # verify() writes it when reproducible
+            report.digest = str(result.digest)
+            mode = "concurrently" if result.concurrent else "one after the other"
+            st.summary = f"reproducible {result.digest} (two builds {mode})"
+            return built
+        report.reproducible = True
+        report.digest = str(built.index.digest)
+        report.platforms = [
+            {
+                "platform": b.platform,
+                "digest": str(b.digest),
+                "digests": [str(r.digest) for r in b.result.builds],
+                "reproducible": b.result.reproducible,
+            }
+            for b in built.images
+        ]
+        st.details = {
+            "index": str(built.index.digest),
+            "platforms": {b.label: b.result.to_json() for b in built.images},
+        }
+        st.summary = (
+            f"index {built.index.digest}: {len(built.images)} platform(s) reproducible "
+            f"({', '.join(b.label for b in built.images)}), each built twice"
+        )
+        return built
+
+
+def _not_reproducible(result: VerifyResult, report: ReleaseReport) -> None:
+    """Record a verify run's digests (and its diff, when the builds differ) in the report."""
+    report.digests = tuple(str(b.digest) for b in result.builds)
+    report.reproducible = result.reproducible
+    if not result.reproducible and result.diff is not None:
+        from repro.reproduce.diff import render_text
+
+        report.diff_text = render_text(result.diff)
 
 
 def _sbom_stage(
@@ -388,41 +432,69 @@ def _sbom_stage(
     *,
     config: Config,
     image: ImageRef,
-    built: _Built,
+    built: BuiltRelease,
     report: ReleaseReport,
-) -> tuple[ImageLayout, Image, bytes]:
+) -> tuple[ImageLayout, list[ReleasedImage]]:
     from repro.oci.layout import ImageLayout
     from repro.sbom.generate import generate_sbom
 
     with stages.stage("sbom") as st:
         layout = ImageLayout.open(built.layout)
-        built_image = layout.image(built.tag)
-        st.step("reading the layers")
-        sbom = generate_sbom(
-            layout,
-            built_image,
-            name=image.path.rsplit("/", 1)[-1],
-            repository_url=image.name,
-            tag=built.tag,
-            dockerfile=options.dockerfile_path,
-        )
-        report.sbom_components = sbom_counts(sbom)
-        total = sum(report.sbom_components.values())
-        st.summary = f"{total} component(s)"
-        st.details = {"components": dict(report.sbom_components), "bytes": len(sbom)}
-        if options.previous_sbom is not None:
+        released: list[ReleasedImage] = []
+        for one in built.images:
+            built_image = layout.image(descriptor=_manifest_descriptor(layout, built, one))
+            st.step(f"reading the layers{f' of {one.platform}' if one.platform else ''}")
+            sbom = generate_sbom(
+                layout,
+                built_image,
+                name=image.path.rsplit("/", 1)[-1],
+                repository_url=image.name,
+                tag=built.tag,
+                dockerfile=options.dockerfile_path,
+            )
+            released.append(ReleasedImage(one, built_image, sbom))
+        counts = [sbom_counts(r.sbom) for r in released]
+        if built.index is None:
+            report.sbom_components = counts[0]
+            total = sum(counts[0].values())
+            st.summary = f"{total} component(s)"
+            st.details = {"components": dict(counts[0]), "bytes": len(released[0].sbom)}
+        else:
+            for entry, count in zip(report.platforms, counts, strict=True):
+                entry["sbomComponents"] = count
+            st.summary = "; ".join(
+                f"{r.platform}: {sum(c.values())} component(s)" for r, c in zip(released, counts, strict=True)
+            )
+            st.details = {
+                str(r.platform): {"components": c, "bytes": len(r.sbom)}
+                for r, c in zip(released, counts, strict=True)
+            }
+        if options.previous_sbom is not None:  # one image: refused for several up front
             from repro.sbom.diff import diff_sboms
 
             st.step(f"comparing with {options.previous_sbom}")
             previous = load_sbom(options.previous_sbom, config)
             report.previous_sbom = options.previous_sbom
-            report.sbom_diff = diff_sboms(previous, sbom)
+            report.sbom_diff = diff_sboms(previous, released[0].sbom)
             d = report.sbom_diff
             st.summary += (
                 f"; since the previous SBOM: {len(d.added)} added, {len(d.removed)} removed, "
                 f"{len(d.upgraded)} upgraded, {len(d.downgraded)} downgraded"
             )
-        return layout, built_image, sbom
+        return layout, released
+
+
+def _manifest_descriptor(layout: ImageLayout, built: BuiltRelease, one: BuiltImage) -> Descriptor:
+    """The descriptor of ``one``'s manifest in the release layout (an index entry, or the tag)."""
+    if built.index is None:
+        return layout.find(built.tag)
+    from repro.oci.models import Index
+
+    document = layout.manifest(built.index)
+    for entry in document.manifests if isinstance(document, Index) else ():
+        if entry.digest == one.digest:
+            return entry
+    raise ImageError(f"{layout.path}: the index does not list the {one.label} image {one.digest}")
 
 
 def sbom_counts(sbom: bytes) -> dict[str, int]:
@@ -457,74 +529,31 @@ def _policy_stage(
     options: ReleaseOptions,
     *,
     config: Config,
-    built: _Built,
     layout: ImageLayout,
-    built_image: Image,
-    sbom: bytes,
+    released: Sequence[ReleasedImage],
     signing: _Signing,
     report: ReleaseReport,
 ) -> None:
     from repro.dockerfile import parse
-    from repro.layers.filesystem import ImageFilesystem
-    from repro.policy import LayerFacts, ReleaseFacts, SignatureFacts, check_release, scan_files
-    from repro.reproduce.history import map_image
+    from repro.release.images import merge_policy_reports
 
     with stages.stage("policy") as st:
         dockerfile = options.dockerfile_path
         parsed = parse(dockerfile.read_bytes(), filename=str(dockerfile))
-        origins = map_image(
-            built_image, parsed, target=options.build.target, build_args=options.build.build_args
-        )
-        locations = {
-            layer.index: location
-            for layer in built_image.layers
-            if (origin := origins.origin(layer.index)) is not None
-            and origin.source == "instruction"
-            and (location := origin.location) is not None
-        }
-        st.step("scanning the image's files")
-        files = scan_files(ImageFilesystem.scan(layout, built_image), layer_locations=locations)
-        first, second = built.result.builds
-        # The signatures this release will make. They count as verified here because the
-        # release fails closed: it ends only after the consumer's check of exactly these
-        # signatures (the verify-image stage) has passed.
-        kind = "key" if signing.mode == "key" else "sigstore"
-        facts = ReleaseFacts(
-            image_digest=str(built_image.digest),
-            image_config=built_image.config,
-            layers=[
-                LayerFacts(
-                    digest=str(layer.digest),
-                    size=layer.descriptor.size,
-                    created_by=layer.history.created_by if layer.history is not None else None,
-                    location=locations.get(layer.index),
-                )
-                for layer in built_image.layers
-            ],
-            file_findings=files.findings,
-            files_scanned=files.scanned,
-            sbom=json.loads(sbom),
-            reproducible=True,
-            digests=(str(first.digest), str(second.digest)),
-            signatures=[
-                SignatureFacts(subject=subject, verified=True, kind=kind, identity=signing.description)
-                for subject in ("provenance", "sbom", "image")
-            ],
-            source_date_epoch=first.source_date_epoch,
-            engine=first.capabilities,
-        )
-        st.step("evaluating the policies")
-        verdict = check_release(
-            dockerfile,
-            facts,
-            config=config.policy,
-            policy_dirs=options.policy_dirs,
-            build_args=options.build.build_args,
-            config_file=str(config.source) if config.source else None,
-        )
+        verdicts = []
+        scanned = 0
+        for one in released:
+            where = f" of {one.platform}" if one.platform else ""
+            st.step(f"scanning the image's files{where}")
+            verdict, files_scanned = _check_image(
+                options, config=config, parsed=parsed, layout=layout, one=one, signing=signing, step=st.step
+            )
+            verdicts.append(verdict)
+            scanned += files_scanned
+        verdict = verdicts[0] if len(verdicts) == 1 else merge_policy_reports(verdicts)
         report.policy = verdict
         st.summary = verdict.summary()
-        st.details = {"files_scanned": files.scanned, "counts": verdict.counts()}
+        st.details = {"files_scanned": scanned, "counts": verdict.counts()}
         if verdict.denied:
             denied = [f"{f.id} {f.message}" for f in verdict.findings if f.denies]
             raise CheckFailedError(
@@ -533,14 +562,80 @@ def _policy_stage(
             )
 
 
+def _check_image(
+    options: ReleaseOptions,
+    *,
+    config: Config,
+    parsed: Dockerfile,
+    layout: ImageLayout,
+    one: ReleasedImage,
+    signing: _Signing,
+    step: Callable[[str], None],
+) -> tuple[PolicyReport, int]:
+    """The release policies over one image: its facts, files and SBOM; and files scanned."""
+    from repro.layers.filesystem import ImageFilesystem
+    from repro.policy import LayerFacts, ReleaseFacts, SignatureFacts, check_release, scan_files
+    from repro.reproduce.history import map_image
+
+    built_image = one.image
+    dockerfile = options.dockerfile_path
+    origins = map_image(built_image, parsed, target=options.build.target, build_args=options.build.build_args)
+    locations = {
+        layer.index: location
+        for layer in built_image.layers
+        if (origin := origins.origin(layer.index)) is not None
+        and origin.source == "instruction"
+        and (location := origin.location) is not None
+    }
+    files = scan_files(ImageFilesystem.scan(layout, built_image), layer_locations=locations)
+    first, second = one.built.result.builds
+    # The signatures this release will make. They count as verified here because the
+    # release fails closed: it ends only after the consumer's check of exactly these
+    # signatures (the verify-image stage) has passed.
+    kind = "key" if signing.mode == "key" else "sigstore"
+    facts = ReleaseFacts(
+        image_digest=str(built_image.digest),
+        image_config=built_image.config,
+        layers=[
+            LayerFacts(
+                digest=str(layer.digest),
+                size=layer.descriptor.size,
+                created_by=layer.history.created_by if layer.history is not None else None,
+                location=locations.get(layer.index),
+            )
+            for layer in built_image.layers
+        ],
+        file_findings=files.findings,
+        files_scanned=files.scanned,
+        sbom=json.loads(one.sbom),
+        reproducible=True,
+        digests=(str(first.digest), str(second.digest)),
+        signatures=[
+            SignatureFacts(subject=subject, verified=True, kind=kind, identity=signing.description)
+            for subject in ("provenance", "sbom", "image")
+        ],
+        source_date_epoch=first.source_date_epoch,
+        engine=first.capabilities,
+    )
+    step(f"evaluating the policies{f' for {one.platform}' if one.platform else ''}")
+    verdict = check_release(
+        dockerfile,
+        facts,
+        config=config.policy,
+        policy_dirs=options.policy_dirs,
+        build_args=options.build.build_args,
+        config_file=str(config.source) if config.source else None,
+    )
+    return verdict, files.scanned
+
+
 def _sign_stage(
     stages: StageRunner,
     options: ReleaseOptions,
     *,
     image: ImageRef,
-    built: _Built,
-    built_image: Image,
-    sbom: bytes,
+    built: BuiltRelease,
+    released: Sequence[ReleasedImage],
     signing: _Signing,
     report: ReleaseReport,
     source: SourceState,
@@ -548,6 +643,7 @@ def _sign_stage(
     from repro.attest.referrers import referrer_manifest
     from repro.attest.sign import keyless_signer, sign_statements
     from repro.images.push import Artifact, sbom_referrer
+    from repro.release.attestations import build_statements, image_descriptor, index_statements
 
     with stages.stage("sign") as st:
         signer = signing.signer
@@ -555,69 +651,41 @@ def _sign_stage(
             st.step("getting an identity token and a certificate")
             signer = keyless_signer(token=options.identity_token, staging=options.staging)
         report.signer = signer.description
-        statements = build_statements(
-            options, image=image, built=built, built_image=built_image, sbom=sbom, source=source
-        )
+        # Each image's statements are attached to its own manifest; an index's to the index.
+        planned: list[tuple[Descriptor, str | None, list[Statement]]] = [
+            (
+                image_descriptor(one.image),
+                one.platform,
+                build_statements(options, image=image, built=built, one=one, source=source),
+            )
+            for one in released
+        ]
+        if built.index is not None:
+            planned.append(
+                (built.index, None, index_statements(options, image=image, built=built, source=source))
+            )
+        statements = [statement for _, _, group in planned for statement in group]
         st.step(f"signing {len(statements)} statement(s) ({signer.description})")
-        bundles = sign_statements(signer, statements)
-        subject = image_descriptor(built_image)
+        bundles = iter(sign_statements(signer, statements))
         created = datetime.now(UTC)
         artifacts: list[Artifact] = []
-        for statement, bundle in zip(statements, bundles, strict=True):
-            manifest, media_type = referrer_manifest(
-                bundle, subject=subject, predicate_type=statement.predicate_type, created=created
-            )
-            artifact = Artifact.of(manifest, media_type, bundle)
-            artifacts.append(artifact)
-            report.attestations.append(
-                {"predicateType": statement.predicate_type, "referrer": str(artifact.digest)}
-            )
-        artifacts.append(sbom_referrer(sbom, subject, created=created))
-        st.summary = f"{len(bundles)} attestation(s) signed by {signer.description}"
+        for subject, platform, group in planned:
+            for statement in group:
+                bundle = next(bundles)
+                manifest, media_type = referrer_manifest(
+                    bundle, subject=subject, predicate_type=statement.predicate_type, created=created
+                )
+                artifact = Artifact.of(manifest, media_type, bundle)
+                artifacts.append(artifact)
+                attestation = {"predicateType": statement.predicate_type, "referrer": str(artifact.digest)}
+                if built.index is not None:
+                    attestation["subject"] = str(subject.digest)
+                    attestation["platform"] = platform or "index"
+                report.attestations.append(attestation)
+        for one in released:
+            artifacts.append(sbom_referrer(one.sbom, image_descriptor(one.image), created=created))
+        st.summary = f"{len(statements)} attestation(s) signed by {signer.description}"
+        if built.index is not None:
+            st.summary += f" ({len(released)} platform image(s) and the index)"
         st.details = {"signer": signer.description, "attestations": list(report.attestations)}
         return artifacts
-
-
-def image_descriptor(built_image: Image) -> Descriptor:
-    """The descriptor a referrer names as its subject."""
-    from repro.oci.models import Descriptor
-
-    manifest = built_image.manifest
-    return Descriptor(manifest.media_type, manifest.digest, manifest.size)
-
-
-def build_statements(
-    options: ReleaseOptions,
-    *,
-    image: ImageRef,
-    built: _Built,
-    built_image: Image,
-    sbom: bytes,
-    source: SourceState | None = None,
-) -> list[Statement]:
-    """The statements a release signs (see :func:`repro.attest.provenance.release_statements`)."""
-    from repro.attest.provenance import ReleaseBuild, base_images, release_statements
-
-    return release_statements(
-        ReleaseBuild(
-            name=image.name,
-            digest=built_image.digest,
-            builds=built.result.builds,
-            started=built.started,
-            finished=built.finished,
-            dockerfile=options.dockerfile_name or _relative(options.dockerfile_path, options.build.context),
-            source=source,
-            base_images=base_images(options.dockerfile_path, options.build.build_args),
-            target=options.build.target,
-            platforms=(options.build.platform,) if options.build.platform else (),
-            build_args=options.build.build_args,
-        ),
-        sbom,
-    )
-
-
-def _relative(path: Path, base: Path) -> str:
-    try:
-        return path.resolve().relative_to(base.resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()

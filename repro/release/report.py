@@ -79,6 +79,9 @@ class ReleaseReport:
     digest: str | None = None
     digests: tuple[str, ...] = ()
     reproducible: bool | None = None
+    #: A multi-platform release: per platform image, its platform, digest, the digests of
+    #: its two builds, whether they agreed, and its SBOM's components by type.
+    platforms: list[dict[str, Any]] = field(default_factory=list)
     diff_text: str | None = None
     sbom_components: dict[str, int] = field(default_factory=dict)
     sbom_diff: SbomDiff | None = None
@@ -125,6 +128,7 @@ class ReleaseReport:
             "digest": self.digest,
             "reproducible": self.reproducible,
             "digests": list(self.digests),
+            "platforms": list(self.platforms),
             "seconds": round(self.seconds, 3),
             "stages": [s.to_json() for s in self.stages],
             "sbom": {
@@ -183,9 +187,13 @@ class ReleaseReport:
             return []
         lines = ["### Image", ""]
         if self.digest is not None:
-            lines.append(f"- digest: `{self.digest}`")
+            lines.append(f"- {'index ' if self.platforms else ''}digest: `{self.digest}`")
+        for entry in self.platforms:
+            lines.append(f"  - {_cell(entry['platform'])}: `{entry['digest']}`")
         if self.reproducible is not None:
             verdict = "yes, two independent builds gave one digest" if self.reproducible else "**no**"
+            if self.reproducible and self.platforms:
+                verdict = "yes, for each platform two independent builds gave one digest"
             lines.append(f"- reproducible: {verdict}")
             if not self.reproducible:
                 lines += [f"  - build {i}: `{d}`" for i, d in enumerate(self.digests, 1)]
@@ -197,6 +205,17 @@ class ReleaseReport:
         return lines
 
     def _sbom_section(self) -> list[str]:
+        per_platform = [e for e in self.platforms if "sbomComponents" in e]
+        if per_platform:
+            lines = ["### SBOM", ""]
+            for entry in per_platform:
+                counts = entry["sbomComponents"]
+                kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(counts.items()))
+                total = sum(counts.values())
+                lines.append(
+                    f"- {_cell(entry['platform'])}: {total} component(s)" + (f": {kinds}" if kinds else "")
+                )
+            return [*lines, ""]
         if not self.sbom_components and self.sbom_diff is None:
             return []
         total = sum(self.sbom_components.values())
@@ -229,11 +248,18 @@ class ReleaseReport:
             lines.append(f"Signed by {_cell(self.signer)}.")
             lines.append("")
         if self.attestations:
-            lines += ["| predicate | bundle digest | verified from the destination |", "|---|---|---|"]
-            verified = {v["predicateType"] for v in self.verified}
+            verified = {v["referrer"] for v in self.verified}
+            if self.platforms:
+                lines += [
+                    "| about | predicate | bundle digest | verified from the destination |",
+                    "|---|---|---|---|",
+                ]
+            else:
+                lines += ["| predicate | bundle digest | verified from the destination |", "|---|---|---|"]
             for item in self.attestations:
-                ok = "yes" if item["predicateType"] in verified else "no"
-                lines.append(f"| `{item['predicateType']}` | `{item['referrer']}` | {ok} |")
+                ok = "yes" if item["referrer"] in verified else "no"
+                about = f"| {_cell(item.get('platform', ''))} " if self.platforms else ""
+                lines.append(f"{about}| `{item['predicateType']}` | `{item['referrer']}` | {ok} |")
             lines.append("")
         if self.referrers:
             lines.append(f"{len(self.referrers)} referrer(s) attached (signed bundles and the plain SBOM).")
