@@ -454,11 +454,16 @@ def run_build(
         base=built.base,
     )
     warm = prepared.cache_dir is not None and variation.warm
+    # One warm storage per platform: in a shared one, buildah reuses a base image or layer
+    # of another platform (an arm64 build came out amd64 when both shared a base layer).
+    storage = (request.platform or "native").replace("/", "-")
     options = RunOptions(
         workdir=workdir / "engine",
         environment=variation.environment,
         umask=variation.umask,
-        cache_dir=prepared.cache_dir / "engines" / engine.name if warm and prepared.cache_dir else None,
+        cache_dir=prepared.cache_dir / "engines" / engine.name / storage
+        if warm and prepared.cache_dir
+        else None,
         cache_max_bytes=prepared.cache_max_bytes,
     )
     output: EngineOutput = engine.build(request, options, progress=report)
