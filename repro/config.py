@@ -134,6 +134,8 @@ class Config:
     cache_dir: Path | None = None
     #: The bound on the normalisation cache, in MiB.
     cache_max_mb: int = DEFAULT_CACHE_MAX_MB
+    #: Key signing: the Rekor transparency log signatures are uploaded to (``--tlog``).
+    tlog: str | None = None
 
     def registry(self, host: str) -> RegistryConfig:
         """The settings for ``host``, or the defaults when it has none."""
@@ -151,6 +153,7 @@ _TOP_KEYS = {
     "engines",
     "cache_dir",
     "cache_max_mb",
+    "tlog",
 }
 _POLICY_KEYS = {"disable", "severity", "allowed_registries", "size_budget_mb", "exceptions", "policy_dirs"}
 _EXCEPTION_KEYS = {"rule", "path", "image", "reason", "expires"}
@@ -354,6 +357,9 @@ def from_mapping(data: Mapping[str, object], *, base_dir: Path, where: str) -> C
     cache_max_mb = _expect(data.get("cache_max_mb", DEFAULT_CACHE_MAX_MB), int, f"{where}: cache_max_mb")
     if cache_max_mb < 1:
         raise ConfigError(f"{where}: cache_max_mb: must be at least 1")
+    tlog = _expect(data["tlog"], str, f"{where}: tlog") if "tlog" in data else None
+    if tlog is not None and not tlog.startswith(("https://", "http://")):
+        raise ConfigError(f"{where}: tlog: expected the base URL of a Rekor log (https://…), got {tlog!r}")
     return Config(
         registries=registries,
         timeout=timeout,
@@ -364,6 +370,7 @@ def from_mapping(data: Mapping[str, object], *, base_dir: Path, where: str) -> C
         engine_options=_engines_from_table(data.get("engines", {}), where),
         cache_dir=cache_dir,
         cache_max_mb=cache_max_mb,
+        tlog=tlog,
     )
 
 

@@ -227,6 +227,7 @@ EXIT_UNTRUSTED_SIGNER = 23
 EXIT_SUBJECT_MISMATCH = 24
 EXIT_MISSING_ATTESTATION = 25
 EXIT_UNCOVERED_PLATFORM = 26
+EXIT_TLOG_INVALID = 27
 
 
 class AttestationError(Error):
@@ -279,6 +280,16 @@ class UncoveredPlatformError(VerificationError):
 
     exit_code = EXIT_UNCOVERED_PLATFORM
     default_hint = "sign every platform image of the index, or the index itself; --platform narrows the check"
+
+
+class TransparencyLogError(VerificationError):
+    """A bundle's transparency log entry is missing where required, or does not verify."""
+
+    exit_code = EXIT_TLOG_INVALID
+    default_hint = (
+        "the log entry was changed, forged or is from a log the trusted root does not name; "
+        "check --trusted-root, or sign with --tlog"
+    )
 
 
 class PolicyError(ConfigError):

@@ -349,7 +349,14 @@ class DoubleRekor(RekorClient):
         return _key_id(self._double.log_key.public_key())
 
     def create_entry(self, request: EntryRequestBody) -> TransparencyLogEntry:
-        body = self._canonical_body(request)
+        return TransparencyLogEntry._from_v1_response(self.append(dict(request)))
+
+    def append(self, proposed: dict[str, Any]) -> dict[str, Any]:
+        """Log a proposed ``dsse`` entry; Rekor v1's answer to ``POST /api/v1/log/entries``.
+
+        Raises ValueError for an entry it refuses (unsupported kind, bad signature).
+        """
+        body = self._canonical_body(proposed)
         integrated_time = int(time.time())
         with self._lock:
             index = len(self._leaves)
@@ -369,7 +376,7 @@ class DoubleRekor(RekorClient):
             }
         )
         signed_entry_timestamp = log_key.sign(set_payload, ec.ECDSA(hashes.SHA256()))
-        response = {
+        return {
             uuid.uuid4().hex: {
                 "body": body_b64,
                 "integratedTime": integrated_time,
@@ -387,7 +394,6 @@ class DoubleRekor(RekorClient):
                 },
             }
         }
-        return TransparencyLogEntry._from_v1_response(response)
 
     def _checkpoint(self, size: int, tree_root: bytes) -> str:
         """A signed note: origin, size, root hash; signed by the log key."""
@@ -396,18 +402,29 @@ class DoubleRekor(RekorClient):
         stamp = base64.b64encode(self.log_id[:4] + signature).decode()
         return f"{note}\n\u2014 {LOG_ORIGIN.split()[0]} {stamp}\n"
 
-    def _canonical_body(self, request: EntryRequestBody) -> bytes:
-        """What Rekor stores for a proposed DSSE entry, after checking its signature."""
-        if request.get("kind") != "dsse":
-            raise ValueError("the Rekor test double only accepts dsse entries")
+    def _canonical_body(self, request: dict[str, Any]) -> bytes:
+        """What Rekor stores for a proposed DSSE entry, after checking its signature.
+
+        The verifier is a certificate (keyless) or a public key (key-based signing), each
+        PEM, base64-encoded, as Rekor's ``dsse`` type takes them.
+        """
+        if request.get("kind") != "dsse" or request.get("apiVersion", "0.0.1") != "0.0.1":
+            raise ValueError("the Rekor test double only accepts dsse 0.0.1 entries")
         content = request["spec"]["proposedContent"]
         envelope = json.loads(content["envelope"])
-        verifier_b64 = content["verifiers"][0]
-        certificate = x509.load_pem_x509_certificate(base64.b64decode(verifier_b64))
+        verifiers = content["verifiers"]
+        if not isinstance(verifiers, list) or len(verifiers) != 1:
+            raise ValueError("the Rekor test double takes exactly one verifier")
+        verifier_b64 = verifiers[0]
+        pem = base64.b64decode(verifier_b64)
+        public_key: object
+        if b"CERTIFICATE" in pem:
+            public_key = x509.load_pem_x509_certificate(pem).public_key()
+        else:
+            public_key = serialization.load_pem_public_key(pem)
         payload = base64.b64decode(envelope["payload"])
         payload_type = envelope["payloadType"]
         pae = b"DSSEv1 %d %s %d %s" % (len(payload_type), payload_type.encode(), len(payload), payload)
-        public_key = certificate.public_key()
         if not isinstance(public_key, ec.EllipticCurvePublicKey):
             raise ValueError("the Rekor test double only accepts ECDSA verifiers")
         signatures = []

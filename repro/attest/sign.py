@@ -1,7 +1,8 @@
 """Sign in-toto statements into Sigstore bundles: with your own key, or keyless.
 
 - ``--sign key --key PATH``: DSSE with an ECDSA P-256 key from ``repro keygen``; the
-  bundle names the key by its hint and has no transparency log entry.
+  bundle names the key by its hint, and has a transparency log entry when ``--tlog URL``
+  names a Rekor log to upload it to (:mod:`repro.attest.tlog`), else none.
 - ``--sign keyless``: Sigstore. An OIDC identity token (``--identity-token``, else
   ``SIGSTORE_ID_TOKEN``, else ambient detection such as GitHub Actions' ID token) buys a
   short-lived certificate from Fulcio; the signature is logged in Rekor; ``--staging``
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     from sigstore.sign import Signer as SigstoreSigner
     from sigstore.sign import SigningContext
 
+    from repro.attest.tlog import RekorLog
+
 logger = logging.getLogger(__name__)
 
 TOKEN_ENV: Final = "SIGSTORE_ID_TOKEN"  # noqa: S105 (a variable name)
@@ -50,11 +53,13 @@ class Signer(Protocol):
 
 
 class KeySigner:
-    """Signs with an ECDSA P-256 private key; bundles carry the key's hint."""
+    """Signs with an ECDSA P-256 private key; bundles carry the key's hint, and the entry
+    of ``tlog`` (a Rekor log each signature is uploaded to) when one is given."""
 
-    def __init__(self, private_key: ec.EllipticCurvePrivateKey) -> None:
+    def __init__(self, private_key: ec.EllipticCurvePrivateKey, *, tlog: RekorLog | None = None) -> None:
         self._key = private_key
         self.hint = keys.key_hint(private_key.public_key())
+        self.tlog = tlog
 
     @property
     def description(self) -> str:
@@ -62,7 +67,9 @@ class KeySigner:
 
     def sign(self, statement: Statement) -> bytes:
         envelope = dsse.sign(statement.to_bytes(), IN_TOTO_PAYLOAD_TYPE, self._key)
-        return key_bundle(envelope, self._key.public_key())
+        public_key = self._key.public_key()
+        entries = [self.tlog.upload(envelope, public_key)] if self.tlog is not None else []
+        return key_bundle(envelope, public_key, entries)
 
 
 def key_signer(path: Path, password: bytes | keys.PasswordSource | None = None) -> KeySigner:

@@ -7,8 +7,10 @@ Sigstore bundle referrer:
 
 1. the referrer manifest must name the image as its subject, and its layer must hash to
    its digest (both checked on fetch);
-2. the bundle's signature must verify: with ``--key``, the bundle's key hint must be the
-   key's and the DSSE signature must verify with it; keyless, sigstore's ``Verifier``
+2. the bundle's signature must verify: with ``--key``, the DSSE signature must verify
+   with the key, and with a trusted root (``--trusted-root``) every transparency log entry
+   of the bundle must verify against the logs it names (``--require-tlog``: at least one
+   must be there); keyless, sigstore's ``Verifier``
    checks the certificate chain against the trusted root, the SCT, the transparency log
    inclusion proof and promise, the identity and issuer, and the DSSE signature;
 3. the payload must be an in-toto statement whose subjects include the image digest.
@@ -46,6 +48,7 @@ from repro.errors import (
     MissingAttestationError,
     SignatureError,
     SubjectMismatchError,
+    TransparencyLogError,
     UncoveredPlatformError,
     UntrustedSignerError,
     UsageError,
@@ -78,16 +81,29 @@ _OTHERNAME = x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.7")
 
 @dataclass(frozen=True)
 class KeyTrust:
-    """Trust bundles signed with this public key (``--key``)."""
+    """Trust bundles signed with this public key (``--key``).
+
+    With ``trusted_root``, every transparency log entry a bundle carries must verify
+    against the logs it names; ``require_tlog`` also requires at least one. Without a
+    trusted root the entries are not checked (there is no log key to check them with).
+    """
 
     public_key: ec.EllipticCurvePublicKey
+    trusted_root: TrustedRoot | None = None
+    require_tlog: bool = False
+
+    def __post_init__(self) -> None:
+        if self.require_tlog and self.trusted_root is None:
+            raise UsageError("requiring a transparency log entry needs a trusted root naming the log")
 
     @property
     def hint(self) -> str:
         return keys.key_hint(self.public_key)
 
     def describe(self) -> str:
-        return f"key {self.hint}"
+        if self.trusted_root is None:
+            return f"key {self.hint}"
+        return f"key {self.hint}, log entries {'required and ' if self.require_tlog else ''}checked"
 
 
 @dataclass(frozen=True)
@@ -503,7 +519,31 @@ def _verify_with_key(parsed: ParsedBundle, trust: KeyTrust) -> tuple[bytes, str]
             parsed.hint,
             trust.hint,
         )
+    _check_log_entries(parsed, trust)
     return payload, f"key {trust.hint}"
+
+
+def _check_log_entries(parsed: ParsedBundle, trust: KeyTrust) -> None:
+    """Every log entry of a key-signed bundle verifies (with a trusted root); one is there
+    when required."""
+    if trust.require_tlog and not parsed.tlog_entries:
+        raise TransparencyLogError(
+            "no transparency log entry in the bundle, and one is required (--require-tlog)",
+            hint="sign with --tlog URL so that each signature is logged",
+        )
+    if trust.trusted_root is None:
+        if parsed.tlog_entries:
+            logger.info("%d log entr(ies) not checked: no trusted root given", len(parsed.tlog_entries))
+        return
+    from repro.attest.tlog import verify_log_entry
+
+    for number, entry in enumerate(parsed.tlog_entries, 1):
+        try:
+            verify_log_entry(entry, parsed.envelope, trust.public_key, trust.trusted_root)
+        except TransparencyLogError as exc:
+            raise TransparencyLogError(
+                f"transparency log entry {number} of {len(parsed.tlog_entries)}: {exc.message}"
+            ) from exc
 
 
 def _verify_keyless(parsed: ParsedBundle, trust: IdentityTrust) -> tuple[str, bytes, str]:
@@ -550,6 +590,7 @@ def _verify_keyless(parsed: ParsedBundle, trust: IdentityTrust) -> tuple[str, by
 _SEVERITY: tuple[type[VerificationError], ...] = (
     SubjectMismatchError,
     SignatureError,
+    TransparencyLogError,
     UntrustedSignerError,
     UncoveredPlatformError,
     MissingAttestationError,

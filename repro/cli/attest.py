@@ -80,11 +80,14 @@ def _verify_image(args: argparse.Namespace) -> ImageVerification:
     identity_given = args.certificate_identity is not None or args.certificate_identity_regexp is not None
     trust: TrustPolicy
     if args.key is not None:
-        if identity_given or args.certificate_oidc_issuer or args.trusted_root:
-            raise UsageError("--key excludes the keyless options (--certificate-*, --trusted-root)")
+        if identity_given or args.certificate_oidc_issuer:
+            raise UsageError("--key excludes the keyless options (--certificate-*)")
         from repro.attest.keys import load_public_key
 
-        trust = KeyTrust(load_public_key(args.key))
+        # With a trusted root, the bundles' log entries are checked against its logs;
+        # --require-tlog alone checks them against Sigstore's public instance.
+        root = load_trusted_root(args.trusted_root) if args.trusted_root or args.require_tlog else None
+        trust = KeyTrust(load_public_key(args.key), trusted_root=root, require_tlog=args.require_tlog)
     elif identity_given:
         if not args.certificate_oidc_issuer:
             raise UsageError("keyless verification needs --certificate-oidc-issuer too")
@@ -137,7 +140,7 @@ def _add_attest_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
         "with the certificate identity and OIDC issuer), that it is an in-toto statement, and that its "
         "subject is the digest it is attached to. Exits 0 when every --require'd attestation (without "
         "--require: at least one) verified for REF, and for an index, for every image in it (or for the "
-        "index itself); 21-26 say why not (see the README).",
+        "index itself); 21-27 say why not (see the README).",
     )
     verify_image.add_argument("ref", metavar="REF", help="image reference, oci:DIR[:TAG] or an archive")
     verify_image.add_argument(
@@ -166,7 +169,14 @@ def _add_attest_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
         "--trusted-root",
         type=Path,
         metavar="FILE",
-        help="keyless: a Sigstore trusted_root.json (default: Sigstore's public instance, via TUF)",
+        help="a Sigstore trusted_root.json (default: Sigstore's public instance, via TUF); with --key, "
+        "the bundles' transparency log entries are verified against its logs",
+    )
+    verify_image.add_argument(
+        "--require-tlog",
+        action="store_true",
+        help="with --key: every bundle must carry a transparency log entry that verifies "
+        "(keyless bundles always must)",
     )
     verify_image.add_argument(
         "--platform",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,6 +50,7 @@ def _cmd_release(args: argparse.Namespace) -> int:
         image=args.image,
         sign=args.sign,
         key=args.key,
+        tlog=args.tlog,
         identity_token=args.identity_token,
         staging=args.staging,
         policy_dirs=tuple(args.policy or ()),
@@ -58,6 +60,8 @@ def _cmd_release(args: argparse.Namespace) -> int:
         dockerfile_name=_stdin_name(build.dockerfile) if args.file == "-" else None,
     )
     config = with_engine_settings(args, _load_config(args, options.dockerfile_path, options.build.context))
+    if options.tlog is None and config.tlog is not None and options.sign == "key":
+        options = dataclasses.replace(options, tlog=config.tlog)
     progress = ConsoleProgress(verbose=args.verbose, mode=args.progress)
     try:
         report = release(options, config=config, progress=progress)
@@ -166,6 +170,12 @@ def _add_release_command(commands: argparse._SubParsersAction[_Parser]) -> None:
     )
     rel.add_argument(
         "--key", type=Path, metavar="PATH", help="the private key (repro keygen); PATH.pub verifies"
+    )
+    rel.add_argument(
+        "--tlog",
+        metavar="URL",
+        help="key signing: log each signature in the Rekor transparency log at URL and put its "
+        "entry in the bundle (default: the config key tlog; none)",
     )
     rel.add_argument(
         "--identity-token",

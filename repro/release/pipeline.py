@@ -75,6 +75,7 @@ if TYPE_CHECKING:
     from repro.attest.provenance import SourceState
     from repro.attest.sign import Signer
     from repro.attest.statements import Statement
+    from repro.attest.tlog import RekorLog
     from repro.attest.verify_image import TrustPolicy
     from repro.build.engine import BuildEvent, Engine
     from repro.config import Config
@@ -122,6 +123,8 @@ class ReleaseOptions:
     image: str
     sign: SignMode = "key"
     key: Path | None = None
+    #: Key signing: the Rekor log each signature is uploaded to (its entry goes in the bundle).
+    tlog: str | None = None
     identity_token: str | None = None
     staging: bool = False
     policy_dirs: tuple[Path, ...] = ()
@@ -164,8 +167,11 @@ def _prepare_signing(options: ReleaseOptions, report: ReleaseReport, env: Mappin
     """Load (or make) the signing key before anything is built: a wrong passphrase should
     not cost a build. Keyless tokens are fetched at the sign stage: they expire quickly."""
     if options.sign == "keyless":
-        if options.key is not None:
-            raise UsageError("--key goes with --sign key, not --sign keyless")
+        if options.key is not None or options.tlog is not None:
+            raise UsageError(
+                "--key and --tlog go with --sign key, not --sign keyless (keyless signatures are "
+                "always logged in Sigstore's log)"
+            )
         return _Signing("keyless", description="keyless", staging=options.staging)
     if options.identity_token is not None or options.staging:
         raise UsageError("--identity-token and --staging go with --sign keyless")
@@ -174,8 +180,14 @@ def _prepare_signing(options: ReleaseOptions, report: ReleaseReport, env: Mappin
 
     key = signing_key(options.key, workdir=options.workdir, env=env)
     report.notes.extend(key.notes)
-    signer = KeySigner(key.private_key)
+    signer = KeySigner(key.private_key, tlog=_rekor_log(options.tlog))
     return _Signing("key", signer=signer, public_key=key.public_key, description=signer.description)
+
+
+def _rekor_log(url: str | None) -> RekorLog | None:
+    from repro.attest.tlog import RekorLog
+
+    return RekorLog(url) if url is not None else None
 
 
 # -- stages --------------------------------------------------------------------------------

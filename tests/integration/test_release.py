@@ -347,3 +347,41 @@ def test_keyless_release_through_the_sigstore_test_double(images: BaseImages, tm
         other = IdentityTrust(issuer=ISSUER, trusted_root=double.trusted_root(), identity=identity + "x")
         with pytest.raises(errors.UntrustedSignerError):
             verify_image(target, other, client=client)
+
+
+def test_key_signed_release_logged_in_a_rekor_log_verifies_with_the_log_required(
+    images: BaseImages, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--tlog URL``: every bundle of a key-signed release carries the entry of the Rekor
+    log (the test double's, over HTTP), and ``verify-image --require-tlog`` with a trusted
+    root naming the log accepts it; the same image signed without a log does not pass."""
+    from devtools.attest_double import LocalSigstore
+    from devtools.attest_double.rekor_http import RekorServer
+    from repro.attest.bundle import parse_bundle
+
+    double = LocalSigstore()
+    root = double.write_trusted_root(tmp_path / "trusted_root.json")
+    app = make_app(tmp_path / "app", images.busybox.pinned)
+    key = make_key(tmp_path / "keys")
+    pub = key.with_suffix(".pub")
+    with RekorServer(double) as rekor:
+        code = main(
+            ["release", str(app), "--image", "greet:1.0", "--key", str(key), "--tlog", rekor.url, "--json"]
+        )
+        assert code == EXIT_OK
+    report = json.loads(capsys.readouterr().out)
+    assert len(double.rekor.bodies) == len(report["attestations"]) == 4
+
+    layout = ImageLayout(tmp_path / "dist")
+    for attestation in report["attestations"]:
+        manifest = json.loads(layout.read_blob(Digest.parse(attestation["referrer"])))
+        bundle = parse_bundle(layout.read_blob(Digest.parse(manifest["layers"][0]["digest"])))
+        assert len(bundle.tlog_entries) == 1
+
+    target = report["destination"]
+    required = ["--key", str(pub), "--trusted-root", str(root), "--require-tlog"]
+    assert main(["verify-image", target, *required, "--require", "provenance,sbom,reproducible"]) == EXIT_OK
+    # Another deployment's root does not name this log: the entries do not verify.
+    other = LocalSigstore().write_trusted_root(tmp_path / "other_root.json")
+    refused = ["--key", str(pub), "--trusted-root", str(other), "--require-tlog"]
+    assert main(["verify-image", target, *refused]) == errors.EXIT_TLOG_INVALID

@@ -22,9 +22,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sigstore.oidc import IdentityToken
 
 from devtools.attest_double import ISSUER, LocalSigstore
+from devtools.attest_double.rekor_http import RekorServer
 from repro.attest.keys import generate_key
 from repro.attest.sign import KeylessSigner, KeySigner
 from repro.attest.statements import SLSA_PROVENANCE_V1, Statement, Subject
+from repro.attest.tlog import RekorLog
 from repro.digest import Digest
 
 JS = Path(__file__).resolve().parents[2] / "js"
@@ -96,6 +98,51 @@ def test_key_based_bundles_verify_with_sigstore_js(node: str, tmp_path: Path) ->
     tampered = sigstore_js(node, tmp_path, json.dumps(document).encode(), **request)
     assert tampered["ok"] is False
     assert tampered["code"] == "SIGNATURE_ERROR"
+
+
+def test_key_based_bundles_logged_with_tlog_verify_with_sigstore_js_defaults(
+    node: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    double = LocalSigstore()
+    key = generate_key()
+    with RekorServer(double) as rekor:
+        signer = KeySigner(key, tlog=RekorLog(rekor.url))
+        bundle = signer.sign(STATEMENT)
+    assert len(double.rekor.bodies) == 1
+    root = double.write_trusted_root(tmp_path / "trusted_root.json")
+    # sigstore-js's defaults: tlogThreshold 1. The root names the log's key.
+    request: dict[str, Any] = {"keys": {signer.hint: _pem(key)}, "trustedRoot": str(root)}
+    assert sigstore_js(node, tmp_path, bundle, **request) == {"ok": True, "identity": None}
+    assert sigstore_js(node, tmp_path, bundle, **request, tlogThreshold=1)["ok"] is True
+
+    def forged(change: Any) -> bytes:
+        document = json.loads(bundle)
+        change(document["verificationMaterial"]["tlogEntries"][0])
+        return json.dumps(document).encode()
+
+    def flip(b64: str) -> str:
+        raw = bytearray(base64.b64decode(b64))
+        raw[-1] ^= 1
+        return base64.b64encode(bytes(raw)).decode()
+
+    # A changed signed entry timestamp, a changed logged body, a root without the log.
+    bad_set = forged(
+        lambda e: e["inclusionPromise"].update(
+            signedEntryTimestamp=flip(e["inclusionPromise"]["signedEntryTimestamp"])
+        )
+    )
+    assert sigstore_js(node, tmp_path, bad_set, **request)["code"] == "TLOG_INCLUSION_PROMISE_ERROR"
+
+    def other_body(entry: dict[str, Any]) -> None:
+        body = json.loads(base64.b64decode(entry["canonicalizedBody"]))
+        body["spec"]["payloadHash"]["value"] = "0" * 64
+        entry["canonicalizedBody"] = base64.b64encode(json.dumps(body).encode()).decode()
+
+    assert sigstore_js(node, tmp_path, forged(other_body), **request)["ok"] is False
+    other_root = LocalSigstore().write_trusted_root(tmp_path / "other_root.json")
+    refused = sigstore_js(node, tmp_path, bundle, **{**request, "trustedRoot": str(other_root)})
+    assert refused["ok"] is False
 
 
 def test_keyless_bundles_verify_with_sigstore_js_against_the_test_double(
