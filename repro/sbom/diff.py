@@ -1,5 +1,10 @@
 """``repro sbom diff``: which packages two SBOMs (or two images) disagree on.
 
+Either SBOM may be CycloneDX JSON (its components with a purl) or SPDX 2.x JSON (its
+packages with a ``purl`` external reference, except the ones the document describes: the
+image itself, as CycloneDX's ``metadata.component`` is not a component), so a CycloneDX
+SBOM compares with an SPDX one of the same image as equal.
+
 A package is identified by its purl without version: type, namespace, name and the
 ``arch`` qualifier (``libc6`` for amd64 and for i386 are two packages). Versions are
 compared per ecosystem: Debian versions by dpkg's rules (python-debian), Python by
@@ -29,6 +34,7 @@ __all__ = [
     "compare_versions",
     "diff_sboms",
     "packages_of",
+    "sbom_kind",
 ]
 
 _RUNS = re.compile(r"\d+|[A-Za-z]+")
@@ -174,21 +180,61 @@ def _components(document: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
             stack.extend(component.get("components") or [])
 
 
+def _spdx_packages(document: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+    """(purl, version) of each SPDX package but the described ones (the image)."""
+    described = {str(e) for e in document.get("documentDescribes") or []}
+    document_id = document.get("SPDXID", "SPDXRef-DOCUMENT")
+    for relation in document.get("relationships") or []:
+        if (
+            isinstance(relation, Mapping)
+            and relation.get("spdxElementId") == document_id
+            and relation.get("relationshipType") == "DESCRIBES"
+        ):
+            described.add(str(relation.get("relatedSpdxElement")))
+    for package in document.get("packages") or []:
+        if not isinstance(package, Mapping) or package.get("SPDXID") in described:
+            continue
+        for ref in package.get("externalRefs") or []:
+            if (
+                isinstance(ref, Mapping)
+                and ref.get("referenceType") == "purl"
+                and ref.get("referenceCategory") in ("PACKAGE-MANAGER", "PACKAGE_MANAGER")
+            ):
+                yield str(ref.get("referenceLocator") or ""), str(package.get("versionInfo") or "")
+
+
+def _cyclonedx_packages(document: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+    for component in _components(document):
+        yield str(component.get("purl") or ""), str(component.get("version") or "")
+
+
+def sbom_kind(document: Mapping[str, Any]) -> str:
+    """``cyclonedx`` or ``spdx`` for a parsed SBOM; a UsageError for anything else."""
+    if document.get("bomFormat") == "CycloneDX":
+        return "cyclonedx"
+    if str(document.get("spdxVersion", "")).startswith("SPDX-2."):
+        return "spdx"
+    raise UsageError(
+        "not an SBOM this reads: expected CycloneDX JSON (bomFormat: CycloneDX) or SPDX 2.x JSON "
+        "(spdxVersion: SPDX-2.x)"
+    )
+
+
 def packages_of(document: Mapping[str, Any] | bytes | str) -> list[PackageRef]:
-    """The packages (components with a purl) of a CycloneDX JSON document, sorted."""
+    """The packages (entries with a purl) of a CycloneDX or SPDX JSON document, sorted."""
     from packageurl import PackageURL
 
     if isinstance(document, bytes | str):
         try:
             document = json.loads(document)
         except ValueError as exc:
-            raise UsageError(f"not a CycloneDX JSON document: {exc}") from exc
-    if not isinstance(document, Mapping) or document.get("bomFormat") != "CycloneDX":
-        raise UsageError("not a CycloneDX JSON document (no bomFormat: CycloneDX)")
+            raise UsageError(f"not a JSON SBOM (CycloneDX or SPDX): {exc}") from exc
+    if not isinstance(document, Mapping):
+        raise UsageError("not a JSON SBOM (CycloneDX or SPDX): expected a JSON object")
+    entries = _spdx_packages(document) if sbom_kind(document) == "spdx" else _cyclonedx_packages(document)
     found = set()
-    for component in _components(document):
-        text = component.get("purl")
-        if not isinstance(text, str) or not text:
+    for text, version in entries:
+        if not text:
             continue
         try:
             parsed = PackageURL.from_string(text)
@@ -199,7 +245,7 @@ def packages_of(document: Mapping[str, Any] | bytes | str) -> list[PackageRef]:
             PackageRef(
                 type=parsed.type,
                 name=parsed.name,
-                version=str(component.get("version") or parsed.version or ""),
+                version=version or str(parsed.version or ""),
                 purl=text,
                 namespace=parsed.namespace or "",
                 arch=str(qualifiers.get("arch", "")),

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -70,3 +71,116 @@ def test_not_an_sbom() -> None:
         packages_of(b"{}")
     with pytest.raises(UsageError):
         packages_of(b"not json")
+
+
+def test_spdx_and_cyclonedx_of_one_image_list_the_same_packages(tmp_path: Path) -> None:
+    from repro.sbom.generate import generate_documents
+    from tests.unit.sbom.debfixtures import debian_image
+
+    layout, image = debian_image(tmp_path / "img")
+    documents = generate_documents(layout, image, formats=("cyclonedx-json", "spdx-json"), name="deb")
+    from_cyclonedx = packages_of(documents["cyclonedx-json"])
+    from_spdx = packages_of(documents["spdx-json"])
+    assert from_cyclonedx
+    assert from_spdx == from_cyclonedx
+    # The image SPDX describes is not a package of it, as in CycloneDX (metadata.component).
+    assert not any(p.type == "oci" for p in from_spdx)
+    mixed = diff_sboms(documents["cyclonedx-json"], documents["spdx-json"])
+    assert not mixed.changed
+    assert mixed.unchanged == len(from_cyclonedx)
+
+
+def _spdx(packages: list[tuple[str, str, str]]) -> bytes:
+    """A minimal SPDX 2.3 document describing an image that holds ``packages`` (name, version, purl)."""
+    image_ref = {
+        "referenceCategory": "PACKAGE-MANAGER",
+        "referenceType": "purl",
+        "referenceLocator": "pkg:oci/app",
+    }
+    return json.dumps(
+        {
+            "spdxVersion": "SPDX-2.3",
+            "SPDXID": "SPDXRef-DOCUMENT",
+            "documentDescribes": ["SPDXRef-Image"],
+            "packages": [
+                {"SPDXID": "SPDXRef-Image", "name": "app", "externalRefs": [image_ref]},
+                *(
+                    {
+                        "SPDXID": f"SPDXRef-{name}",
+                        "name": name,
+                        "versionInfo": version,
+                        "externalRefs": [
+                            {
+                                "referenceCategory": "PACKAGE-MANAGER",
+                                "referenceType": "purl",
+                                "referenceLocator": purl,
+                            }
+                        ],
+                    }
+                    for name, version, purl in packages
+                ),
+            ],
+            "relationships": [
+                {
+                    "spdxElementId": "SPDXRef-DOCUMENT",
+                    "relationshipType": "DESCRIBES",
+                    "relatedSpdxElement": "SPDXRef-Image",
+                }
+            ],
+        }
+    ).encode()
+
+
+def _cyclonedx(packages: list[tuple[str, str, str]]) -> bytes:
+    return json.dumps(
+        {
+            "bomFormat": "CycloneDX",
+            "specVersion": "1.6",
+            "components": [{"type": "library", "name": n, "version": v, "purl": p} for n, v, p in packages],
+        }
+    ).encode()
+
+
+OLD_PACKAGES = [
+    ("libc6", "2.36-9+deb12u7", "pkg:deb/debian/libc6@2.36-9+deb12u7?arch=amd64"),
+    ("curl", "7.88.1-10", "pkg:deb/debian/curl@7.88.1-10?arch=amd64"),
+]
+NEW_PACKAGES = [
+    ("libc6", "2.36-9+deb12u8", "pkg:deb/debian/libc6@2.36-9+deb12u8?arch=amd64"),
+    ("left-pad", "1.3.0", "pkg:npm/left-pad@1.3.0"),
+]
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (_spdx(OLD_PACKAGES), _spdx(NEW_PACKAGES)),
+        (_cyclonedx(OLD_PACKAGES), _spdx(NEW_PACKAGES)),
+        (_spdx(OLD_PACKAGES), _cyclonedx(NEW_PACKAGES)),
+    ],
+    ids=["spdx-spdx", "cyclonedx-spdx", "spdx-cyclonedx"],
+)
+def test_spdx_sboms_diff_alone_and_against_cyclonedx(old: bytes, new: bytes) -> None:
+    diff = diff_sboms(old, new)
+    assert [(c.name, c.old_version, c.new_version) for c in diff.upgraded] == [
+        ("libc6", "2.36-9+deb12u7", "2.36-9+deb12u8")
+    ]
+    assert [p.name for p in diff.added] == ["left-pad"]
+    assert [p.name for p in diff.removed] == ["curl"]
+
+
+def test_sbom_diff_cli_reads_spdx_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from repro.cli import main
+
+    (tmp_path / "old.spdx.json").write_bytes(_spdx(OLD_PACKAGES))
+    (tmp_path / "new.cdx.json").write_bytes(_cyclonedx(NEW_PACKAGES))
+    assert (
+        main(["sbom", "diff", str(tmp_path / "old.spdx.json"), str(tmp_path / "new.cdx.json"), "--json"]) == 0
+    )
+    result = json.loads(capsys.readouterr().out)
+    assert [c["name"] for c in result["upgraded"]] == ["libc6"]
+
+
+def test_an_spdx_version_it_does_not_read_is_refused() -> None:
+    with pytest.raises(UsageError, match=r"SPDX 2\.x"):
+        packages_of(json.dumps({"spdxVersion": "SPDX-3.0", "packages": []}))
