@@ -75,7 +75,6 @@ if TYPE_CHECKING:
     from repro.attest.provenance import SourceState
     from repro.attest.sign import Signer
     from repro.attest.statements import Statement
-    from repro.attest.tlog import RekorLog
     from repro.attest.verify_image import TrustPolicy
     from repro.build.engine import BuildEvent, Engine
     from repro.config import Config
@@ -180,14 +179,10 @@ def _prepare_signing(options: ReleaseOptions, report: ReleaseReport, env: Mappin
 
     key = signing_key(options.key, workdir=options.workdir, env=env)
     report.notes.extend(key.notes)
-    signer = KeySigner(key.private_key, tlog=_rekor_log(options.tlog))
-    return _Signing("key", signer=signer, public_key=key.public_key, description=signer.description)
-
-
-def _rekor_log(url: str | None) -> RekorLog | None:
     from repro.attest.tlog import RekorLog
 
-    return RekorLog(url) if url is not None else None
+    signer = KeySigner(key.private_key, tlog=RekorLog(options.tlog) if options.tlog else None)
+    return _Signing("key", signer=signer, public_key=key.public_key, description=signer.description)
 
 
 # -- stages --------------------------------------------------------------------------------
