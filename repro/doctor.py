@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Final
 
+from repro.build.emulation import BINFMT_DIR, QEMU_NAMES, binfmt_entries
 from repro.config import Config
 from repro.errors import Error
 from repro.platform import Platform
@@ -38,18 +39,6 @@ MISSING: Final = "missing"  # something a feature needs is absent or broken
 WARNING: Final = "warning"  # works, with a caveat
 INFO: Final = "info"  # optional, or not applicable
 
-#: qemu-user's binfmt entry names, by OCI architecture (and arm variant).
-_QEMU_NAMES: Final = {
-    "amd64": "qemu-x86_64",
-    "386": "qemu-i386",
-    "arm64": "qemu-aarch64",
-    "arm": "qemu-arm",
-    "ppc64le": "qemu-ppc64le",
-    "s390x": "qemu-s390x",
-    "riscv64": "qemu-riscv64",
-    "mips64le": "qemu-mips64el",
-}
-_BINFMT_DIR: Final = Path("/proc/sys/fs/binfmt_misc")
 #: The trust store this machine's programs use (Debian, Ubuntu; SSL_CERT_FILE overrides it).
 SYSTEM_CA_BUNDLE: Final = Path("/etc/ssl/certs/ca-certificates.crt")
 #: Mozilla's CA set as Debian's ca-certificates package ships it: what an image that
@@ -209,25 +198,9 @@ def _skopeo_check(ctx: _Context) -> DoctorCheck:
     return DoctorCheck("skopeo", "copying images by hand (optional)", OK, f"skopeo {version or '?'}")
 
 
-def _binfmt_entries(binfmt_dir: Path) -> tuple[bool, dict[str, bool]]:
-    """(mounted, {entry name: enabled}) of binfmt_misc."""
-    if not (binfmt_dir / "status").is_file():
-        return False, {}
-    entries = {}
-    for entry in binfmt_dir.iterdir():
-        if entry.name in ("status", "register"):
-            continue
-        try:
-            first = entry.read_text(errors="replace").splitlines()[:1]
-        except OSError:
-            continue
-        entries[entry.name] = first == ["enabled"]
-    return True, entries
-
-
 def _platform_checks(platforms: Sequence[Platform], binfmt_dir: Path) -> list[DoctorCheck]:
     host = Platform.host()
-    mounted, entries = _binfmt_entries(binfmt_dir)
+    mounted, entries = binfmt_entries(binfmt_dir)
     wanted = list(platforms)
     required = bool(platforms)
     if not wanted:  # nothing asked: say what this machine could build, for information
@@ -242,7 +215,7 @@ def _platform_checks(platforms: Sequence[Platform], binfmt_dir: Path) -> list[Do
         if platform.os == host.os and platform.architecture == host.architecture:
             checks.append(DoctorCheck(name, "multi-platform builds", OK, "native", required=required))
             continue
-        qemu = _QEMU_NAMES.get(platform.architecture)
+        qemu = QEMU_NAMES.get(platform.architecture)
         status = MISSING if required else INFO
         if qemu is None:
             checks.append(
@@ -488,7 +461,7 @@ def run_doctor(
     check_registries: bool = True,
     runner: Runner = run,
     which: Callable[[str], str | None] = shutil.which,
-    binfmt_dir: Path = _BINFMT_DIR,
+    binfmt_dir: Path = BINFMT_DIR,
     environ: dict[str, str] | None = None,
     system_bundle: Path = SYSTEM_CA_BUNDLE,
     mozilla_dir: Path = MOZILLA_CA_DIR,

@@ -132,6 +132,13 @@ class DockerEngine:
         self._identity: EngineIdentity | None = None
         self._buildx: bool | None = None
 
+    @property
+    def remote(self) -> bool:
+        """Whether the daemon may run elsewhere (``tcp://``, ``ssh://``): RUN steps of another
+        platform then need that machine's emulators, not this one's."""
+        host = self.host or os.environ.get("DOCKER_HOST", "")
+        return host.startswith(("tcp://", "ssh://"))
+
     @classmethod
     def from_options(cls, options: Mapping[str, str]) -> DockerEngine:
         """The engine for ``[tool.repro.engines.docker]`` settings and the CLI's flags."""

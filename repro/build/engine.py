@@ -209,6 +209,11 @@ class BuildResult:
     unpinned: tuple[str, ...] = ()
     #: What the engine declared it can build (the Dockerfile was checked against it).
     capabilities: Capabilities | None = None
+    #: The platform built for, when one was asked (``--platform``); None for an index.
+    platform: str | None = None
+    #: For a multi-platform build, ``digest`` is an image index and these are the builds
+    #: of its platforms, in index order (each ``digest`` a manifest in that index).
+    platforms: tuple[BuildResult, ...] = ()
 
     @property
     def reference(self) -> str:
@@ -229,7 +234,16 @@ class BuildResult:
             "scrubbed": list(self.scrubbed),
             "normalizer": dict(self.normalizer),
             "unpinned": list(self.unpinned),
+            **({"platform": self.platform} if self.platform is not None else {}),
+            **({"platforms": [p.platform_json() for p in self.platforms]} if self.platforms else {}),
         }
+
+    def platform_json(self) -> dict[str, Any]:
+        """This build as one platform of an index: no layout or tag of its own."""
+        obj = self.to_json()
+        for key in ("layout", "tag", "reference"):
+            del obj[key]
+        return obj
 
 
 class Engine(Protocol):

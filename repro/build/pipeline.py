@@ -14,20 +14,23 @@ by :mod:`repro.build.engines` (``--engine``, ``REPRO_ENGINE``, ``[tool.repro] en
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from repro.build.capabilities import FEATURES, UnsupportedFeatureError, check_capabilities
 from repro.build.dockerignore import IGNORE_FILES, copy_context
+from repro.build.emulation import check_emulation
 from repro.build.engine import (
     BuildEvent,
     BuildRequest,
@@ -46,13 +49,13 @@ from repro.build.secrets import check_secrets
 from repro.config import DEFAULT_CACHE_MAX_MB, Config, cache_directory
 from repro.digest import Digest
 from repro.dockerfile import StageGraph, build_stage_graph, parse
-from repro.errors import ImageError, ReferenceFormatError, UsageError
+from repro.errors import BuildError, ImageError, ReferenceFormatError, UsageError
 from repro.fsutil import check_writable
 from repro.layers.noise import NO_NOISE, EngineNoise
 from repro.layers.normcache import NormalizeCache, private_directory
 from repro.layers.scrub import resolve_profiles
 from repro.oci.layout import ImageLayout
-from repro.platform import parse_platforms
+from repro.platform import Platform, parse_platforms
 from repro.process import Runner, run
 from repro.reference import parse_reference
 
@@ -69,6 +72,10 @@ ANNOTATION_EPOCH = "dev.repro.source-date-epoch"
 CONTAINERFILE = "Containerfile"
 #: Seconds one engine run may take before it is stopped.
 BUILD_TIMEOUT = 3600.0
+#: How many platforms of a multi-platform build are built at once.
+PLATFORM_WORKERS = 2
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -188,21 +195,29 @@ def docker_auth_file(environ: Mapping[str, str] | None = None) -> Path | None:
 
 
 def build_platforms(spec: BuildSpec) -> tuple[str, ...]:
-    """The one platform ``--platform`` names, normalised (empty: the engine's own).
-
-    A comma list is refused rather than handed to an engine, which would build one of
-    the platforms and say nothing about the others.
-    """
+    """The platforms ``--platform`` names, each normalised, in the order given (empty: the
+    engine's own). A platform named twice (``linux/arm64,linux/aarch64``) is refused: the
+    user meant two different ones, or wrote one by mistake."""
     if not spec.platform:
         return ()
     platforms = parse_platforms(spec.platform)
-    if len(platforms) > 1:
-        names = ", ".join(str(platform) for platform in platforms)
-        raise UsageError(
-            f"--platform {spec.platform}: repro builds one platform per image, got {names}",
-            hint="build and release each platform on its own: --platform OS/ARCH",
-        )
-    return (str(platforms[0]),)
+    written = [item.strip() for item in spec.platform.split(",")]
+    if len(platforms) != len(written):
+        seen: dict[Platform, str] = {}
+        for item in written:
+            platform = Platform.parse(item)
+            if platform in seen:
+                raise UsageError(
+                    f"--platform {spec.platform}: {item} is {seen[platform]} again ({platform})",
+                    hint="name each platform once",
+                )
+            seen[platform] = item
+    return tuple(str(platform) for platform in platforms)
+
+
+def for_platform(prepared: Prepared, platform: str) -> Prepared:
+    """``prepared`` narrowed to one of its platforms (what one engine run builds)."""
+    return dataclasses.replace(prepared, spec=dataclasses.replace(prepared.spec, platform=platform))
 
 
 def prepare(spec: BuildSpec, *, config: Config, runner: Runner = run) -> Prepared:
@@ -224,7 +239,7 @@ def prepare(spec: BuildSpec, *, config: Config, runner: Runner = run) -> Prepare
     resolve_profiles(spec.scrub)  # an unknown profile is a usage error before any build
     if spec.output is not None:
         check_writable(spec.output)  # a read-only destination fails now, not after the build
-    build_platforms(spec)  # a malformed or multi-platform --platform is refused before any build
+    build_platforms(spec)  # a malformed --platform or one named twice is refused before any build
     ca_bundle = spec.ca_bundle if spec.ca_bundle is not None else config.ca_bundle
     if ca_bundle is not None and not ca_bundle.is_file():
         raise UsageError(f"--ca-bundle {ca_bundle}: no such file", hint="name a PEM file of CA certificates")
@@ -261,7 +276,9 @@ def check_engine(prepared: Prepared, engine: Engine) -> None:
     """Refuse, before any build, every Dockerfile feature ``engine`` cannot honour.
 
     Raises :class:`~repro.build.capabilities.UnsupportedFeatureError` naming each
-    ``file:line``, and :class:`~repro.errors.BuildError` when the engine is not usable.
+    ``file:line``, :class:`~repro.build.emulation.EmulationError` naming each platform this
+    machine cannot run (no emulator registered), and :class:`~repro.errors.BuildError` when
+    the engine is not usable.
     """
     capabilities = engine.capabilities()
     if prepared.spec.build_contexts and not capabilities.build_contexts:
@@ -269,6 +286,10 @@ def check_engine(prepared: Prepared, engine: Engine) -> None:
             f"--build-context is not supported by {capabilities.engine} ({FEATURES['build_contexts'].advice})"
         )
     check_capabilities(prepared.graph, capabilities, path=prepared.spec.dockerfile_path)
+    platforms = [Platform.parse(platform) for platform in build_platforms(prepared.spec)]
+    if platforms and not getattr(engine, "remote", False):
+        # A remote daemon runs RUN steps on its own kernel, with its own emulators.
+        check_emulation(platforms)
 
 
 @contextmanager
@@ -500,6 +521,97 @@ def run_build(
         normalizer=normalized.info,
         unpinned=prepared.unpinned,
         capabilities=engine.capabilities(),
+        platform=request.platform,
+    )
+
+
+def build_each_platform(
+    prepared: Prepared,
+    workdir: Path,
+    *,
+    engine: Engine,
+    variation: Variation | None = None,
+    progress: ProgressCallback | None = None,
+    workers: int | None = None,
+) -> tuple[BuildResult, ...]:
+    """One :func:`run_build` per platform of ``prepared``, in ``workdir/platform-N``.
+
+    The results are in the order the platforms were given. ``workers`` builds run at once
+    (default :data:`PLATFORM_WORKERS`); progress events name the platform they are for.
+    """
+    variation = variation or Variation()
+    jobs: list[Callable[[], BuildResult]] = []
+    for number, platform in enumerate(build_platforms(prepared.spec)):
+        directory = workdir / f"platform-{number}"
+        directory.mkdir()
+        label = f"{variation.label} {platform}" if variation.label else platform
+        jobs.append(
+            functools.partial(
+                run_build,
+                for_platform(prepared, platform),
+                directory,
+                engine=engine,
+                variation=dataclasses.replace(variation, label=label),
+                progress=progress,
+            )
+        )
+    return tuple(run_concurrently(jobs, workers=PLATFORM_WORKERS if workers is None else workers))
+
+
+def run_concurrently(jobs: Sequence[Callable[[], T]], *, workers: int, stagger: float = 0.0) -> list[T]:
+    """The results of ``jobs``, in order, ``workers`` at a time; ``stagger`` seconds apart
+    when concurrent. The first failure is raised once every started job has ended."""
+    if workers <= 1 or len(jobs) <= 1:
+        return [job() for job in jobs]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="repro-build") as pool:
+        futures: list[Future[T]] = []
+        for job in jobs:
+            if futures and stagger:
+                time.sleep(stagger)
+            futures.append(pool.submit(job))
+        errors = [future.exception() for future in futures]
+    for error in errors:
+        if error is not None:
+            raise error
+    return [future.result() for future in futures]
+
+
+def combine_builds(
+    results: Sequence[BuildResult], output: Path, tags: Sequence[str], *, duration: float
+) -> BuildResult:
+    """The per-platform ``results`` combined into one image index in the layout ``output``,
+    tagged with each of ``tags``; the result describes the index."""
+    from repro.images.index import combine_platforms
+
+    for result in results:
+        config = ImageLayout.open(result.layout).image(result.tag).config
+        try:
+            built = Platform.from_oci(config)
+        except UsageError as exc:
+            raise ImageError(
+                f"the image built for {result.platform} does not say its platform: {exc}"
+            ) from exc
+        if result.platform is None or built != Platform.parse(result.platform):
+            raise BuildError(
+                f"asked for {result.platform}, {result.engine} built an image for {built}",
+                hint="a base image that exists for one platform only is used for every platform: "
+                "pin a multi-platform base (repro pin --platform A,B checks it)",
+            )
+    descriptor = combine_platforms([result.layout for result in results], output, tag=tags[0])
+    layout = ImageLayout.open(output)
+    for tag in tags[1:]:
+        layout.set_tag(tag, descriptor)
+    first = results[0]
+    return dataclasses.replace(
+        first,
+        digest=descriptor.digest,
+        layout=output,
+        tag=tags[0],
+        duration=duration,
+        scrubbed=tuple(sorted({path for result in results for path in result.scrubbed})),
+        normalizer={},
+        platform=None,
+        platforms=tuple(dataclasses.replace(result, layout=output, tag=tags[0]) for result in results),
     )
 
 
@@ -529,7 +641,8 @@ def build(
     runner: Runner = run,
 ) -> BuildResult:
     """Build ``spec`` once with ``engine`` (default: the one ``spec`` or ``config`` names)
-    and write the normalised image to ``spec.output``.
+    and write the normalised image to ``spec.output``: one image manifest, or for a list of
+    platforms an image index of one manifest per platform (each built on its own).
 
     Returns the :class:`BuildResult` with ``layout`` set to ``spec.output``.
     """
@@ -545,10 +658,15 @@ def build(
         engine = chosen[0]
     prepared = prepare(spec, config=config, runner=runner)
     check_engine(prepared, engine)
+    started = time.monotonic()
     with work_directory() as workdir:
-        result = run_build(prepared, workdir, engine=engine, progress=progress)
-        for tag in spec.tags:
-            publish(result.layout, result.tag, spec.output, tag)
+        if len(build_platforms(spec)) > 1:
+            results = build_each_platform(prepared, workdir, engine=engine, progress=progress)
+            result = combine_builds(results, spec.output, spec.tags, duration=time.monotonic() - started)
+        else:
+            result = run_build(prepared, workdir, engine=engine, progress=progress)
+            for tag in spec.tags:
+                publish(result.layout, result.tag, spec.output, tag)
     if ImageLayout.open(spec.output).find(spec.tag).digest != result.digest:
         raise ImageError(f"{spec.output}: the image tagged {spec.tag} is not the one just built")
     return dataclasses.replace(result, layout=spec.output)
@@ -560,8 +678,12 @@ __all__ = [
     "Prepared",
     "Variation",
     "build",
+    "build_each_platform",
+    "build_platforms",
     "check_engine",
+    "combine_builds",
     "engines_for",
+    "for_platform",
     "prepare",
     "publish",
     "run_build",

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from repro.images.location import ArchiveLocation
     from repro.registry import RegistryClient
     from repro.reproduce.diff import LayoutImage
+    from repro.reproduce.verify import VerifyResult
     from repro.terminal import LiveSteps
 
 
@@ -260,20 +261,25 @@ def _cmd_build(args: argparse.Namespace) -> int:
         print(result.digest)
     epoch = f"SOURCE_DATE_EPOCH={result.source_date_epoch} ({result.epoch_source})"
     _print_scrubbed(result)
+    for platform in result.platforms:
+        print(f"repro build: {platform.platform} {platform.digest}", file=sys.stderr)
+    what = f" (an index of {len(result.platforms)} platforms)" if result.platforms else ""
     print(
-        f"repro build: {reference} {result.digest} in {result.duration:.1f} s; {epoch}",
+        f"repro build: {reference} {result.digest}{what} in {result.duration:.1f} s; {epoch}",
         file=sys.stderr,
     )
     return EXIT_OK
 
 
 def _print_scrubbed(result: BuildResult) -> None:
-    """What --scrub removed, per profile, and why (stderr: talk, not data)."""
+    """What --scrub removed, per profile (and platform), and why (stderr: talk, not data)."""
     from repro.layers.scrub import describe_scrubbed
 
-    entries = result.normalizer.get("scrubbed", [])
-    for line in describe_scrubbed((e["layer"], e["path"], e["profile"]) for e in entries):
-        print(f"repro: scrubbed {line}", file=sys.stderr)
+    for build in result.platforms or (result,):
+        where = f"{build.platform}: " if result.platforms else ""
+        entries = build.normalizer.get("scrubbed", [])
+        for line in describe_scrubbed((e["layer"], e["path"], e["profile"]) for e in entries):
+            print(f"repro: scrubbed {where}{line}", file=sys.stderr)
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -297,6 +303,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         if output.archive is not None:
             data.update(output=output.archive.display if result.output is not None else None)
         _print_json(data)
+    elif result.platforms:
+        _print_platforms(result)
     elif result.reproducible:
         print(f"reproducible {result.digest}")
     elif result.diff is not None:
@@ -308,17 +316,46 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     _print_scrubbed(result.builds[0])
     mode = "concurrently" if result.concurrent else "one after the other"
     engines = " and ".join(dict.fromkeys(str(b.engine) for b in result.builds))
-    print(f"repro verify: two builds with {engines} {mode} in {result.duration:.1f} s", file=sys.stderr)
+    each = f" of each of {len(result.platforms)} platforms" if result.platforms else ""
+    print(f"repro verify: two builds{each} with {engines} {mode} in {result.duration:.1f} s", file=sys.stderr)
     if result.reproducible:
         return EXIT_OK
+    if result.platforms:
+        differing = result.differing_platforms
+        message = (
+            f"not reproducible on {', '.join(differing)}: two builds of each gave different images"
+            if differing
+            else f"not reproducible: the two indexes differ ({result.builds[0].digest}, {result.builds[1].digest})"
+        )
+    else:
+        message = f"not reproducible: two builds gave {result.builds[0].digest} and {result.builds[1].digest}"
     _report(
         NotReproducibleError(
-            f"not reproducible: two builds gave {result.builds[0].digest} and {result.builds[1].digest}",
-            hint="see the report on stdout; --scrub removes known volatile files (see the README)",
+            message, hint="see the report on stdout; --scrub removes known volatile files (see the README)"
         ),
         0,
     )
     return EXIT_NOT_REPRODUCIBLE
+
+
+def _print_platforms(result: VerifyResult) -> None:
+    """The text report of a multi-platform verify: a line per platform, then the diff report
+    of each platform whose builds differ, headed by the platform, then the index."""
+    from repro.reproduce.diff import render_text
+
+    for one in result.platforms:
+        if one.reproducible:
+            print(f"{one.platform}: reproducible {one.digest}")
+        else:
+            print(f"{one.platform}: not reproducible {one.builds[0].digest} {one.builds[1].digest}")
+    for one in result.platforms:
+        if one.diff is not None:
+            print(f"\n== {one.platform}: what differs ==")
+            sys.stdout.write(render_text(one.diff))
+    if result.reproducible:
+        print(f"reproducible {result.digest}")
+    else:
+        print(f"not reproducible {result.builds[0].digest} {result.builds[1].digest}")
 
 
 def _open_for_diff(
@@ -397,7 +434,11 @@ def _add_build_options(command: argparse.ArgumentParser, *, output_required: boo
     command.add_argument(
         "--build-arg", action="append", metavar="NAME=VALUE", help="a build argument (repeatable)"
     )
-    command.add_argument("--platform", metavar="OS/ARCH[/VARIANT]", help="the platform to build for")
+    command.add_argument(
+        "--platform",
+        metavar="P[,P…]",
+        help="the platform(s) to build for, OS/ARCH[/VARIANT]; several give an image index",
+    )
     command.add_argument(
         "--secret",
         action="append",

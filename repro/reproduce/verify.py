@@ -32,7 +32,6 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,16 +42,21 @@ from repro.build.pipeline import (
     BuildSpec,
     Prepared,
     Variation,
+    build_platforms,
     check_engine,
+    combine_builds,
     engines_for,
+    for_platform,
     prepare,
     publish,
     run_build,
+    run_concurrently,
     work_directory,
 )
 from repro.config import Config
 from repro.digest import Digest
 from repro.errors import UsageError
+from repro.oci.layout import ImageLayout
 from repro.process import Runner, run
 
 if TYPE_CHECKING:
@@ -101,6 +105,11 @@ class VerifyResult:
     concurrent: bool
     duration: float
     output: Path | None = None
+    #: The platform of a one-platform verify of a multi-platform build.
+    platform: str | None = None
+    #: For several platforms: each platform verified on its own, in the order given;
+    #: ``builds`` are then the two image indexes, and ``diff`` is None (see each platform's).
+    platforms: tuple[VerifyResult, ...] = ()
 
     @property
     def digest(self) -> Digest:
@@ -121,7 +130,16 @@ class VerifyResult:
         }
         if self.diff is not None:
             obj["diff"] = self.diff.to_json()
+        if self.platform is not None:
+            obj["platform"] = self.platform
+        if self.platforms:
+            obj["platforms"] = [p.to_json() for p in self.platforms]
         return obj
+
+    @property
+    def differing_platforms(self) -> tuple[str, ...]:
+        """The platforms whose two builds differ (of a multi-platform verify)."""
+        return tuple(p.platform or "" for p in self.platforms if not p.reproducible)
 
     def _build_json(self, build: BuildResult) -> dict[str, Any]:
         obj = build.to_json()
@@ -136,15 +154,22 @@ def default_concurrency() -> bool:
 
 
 def compare(
-    first: BuildResult, second: BuildResult, prepared: Prepared, varied: Sequence[str] = ("", "")
+    first: BuildResult,
+    second: BuildResult,
+    prepared: Prepared,
+    varied: Sequence[str] = ("", ""),
+    *,
+    platform: str | None = None,
 ) -> ImageDiff:
-    """The diff report of the two builds' images, layers mapped to the Dockerfile."""
+    """The diff report of the two builds' images, layers mapped to the Dockerfile; with
+    ``platform``, each image's name says which platform the two builds were for."""
     from repro.reproduce.diff import diff_images, open_image
 
+    where = f" {platform}" if platform else ""
     images = [
         dataclasses.replace(
             open_image(f"oci:{build.layout}:{build.tag}"),
-            name=f"build {variation.label} ({'; '.join(filter(None, (str(build.engine), how)))})",
+            name=f"build {variation.label}{where} ({'; '.join(filter(None, (str(build.engine), how)))})",
         )
         for build, variation, how in zip((first, second), VARIATIONS, varied, strict=True)
     ]
@@ -195,6 +220,8 @@ def verify(
         check_engine(prepared, engine)  # fails before any build: engine missing, feature unsupported
     varied = (describe(VARIATIONS[0], pair[0]), describe(VARIATIONS[1], pair[1]))
     parallel = default_concurrency() if concurrent is None else concurrent
+    if len(build_platforms(spec)) > 1:
+        return _verify_platforms(prepared, pair, varied, parallel=parallel, progress=progress)
     started = time.monotonic()
 
     def note(text: str) -> None:
@@ -235,17 +262,106 @@ def verify(
     )
 
 
+def _verify_platforms(
+    prepared: Prepared,
+    pair: tuple[Engine, Engine],
+    varied: tuple[str, str],
+    *,
+    parallel: bool,
+    progress: ProgressCallback | None,
+) -> VerifyResult:
+    """Verify each platform of ``prepared`` by building it twice (one platform after the
+    other, its two builds as for one platform), then combine each build's images into an
+    index: the two indexes must be identical too."""
+    from repro.images.index import combine_platforms
+
+    spec = prepared.spec
+    started = time.monotonic()
+
+    def note(text: str) -> None:
+        if progress is not None:
+            progress(BuildEvent(kind="phase", text=text, elapsed=time.monotonic() - started))
+
+    per_platform: list[VerifyResult] = []
+    with ExitStack() as stack:
+        for number, platform in enumerate(build_platforms(spec)):
+            one = for_platform(prepared, platform)
+            platform_started = time.monotonic()
+            workdirs = [
+                stack.enter_context(work_directory(f"repro-verify-{v.label}-{number}-")) for v in VARIATIONS
+            ]
+            jobs: list[Callable[[], BuildResult]] = [
+                functools.partial(
+                    run_build,
+                    one,
+                    workdir,
+                    engine=engine,
+                    variation=dataclasses.replace(variation, label=f"{variation.label} {platform}"),
+                    progress=progress,
+                )
+                for engine, variation, workdir in zip(pair, VARIATIONS, workdirs, strict=True)
+            ]
+            first, second = _run_all(jobs, parallel)
+            diff = None
+            if first.digest == second.digest:
+                note(f"{platform}: reproducible {first.digest}")
+            else:
+                note(f"{platform}: digests differ: {first.digest} and {second.digest}; comparing")
+                diff = compare(first, second, one, varied, platform=platform)
+            per_platform.append(
+                VerifyResult(
+                    reproducible=diff is None,
+                    builds=(first, second),
+                    varied=varied,
+                    diff=diff,
+                    concurrent=parallel,
+                    duration=time.monotonic() - platform_started,
+                    platform=platform,
+                )
+            )
+        indexes = []
+        for side, variation in enumerate(VARIATIONS):
+            directory = stack.enter_context(work_directory(f"repro-verify-{variation.label}-index-"))
+            builds = [p.builds[side] for p in per_platform]
+            indexes.append(
+                combine_builds(builds, directory, (spec.tag,), duration=time.monotonic() - started)
+            )
+        reproducible = all(p.reproducible for p in per_platform) and indexes[0].digest == indexes[1].digest
+        output = None
+        if reproducible:
+            note(f"reproducible {indexes[0].digest} ({len(per_platform)} platforms)")
+            if spec.output is not None:
+                descriptor = combine_platforms(
+                    [p.builds[0].layout for p in per_platform], spec.output, tag=spec.tag
+                )
+                layout = ImageLayout.open(spec.output)
+                for tag in spec.tags[1:]:
+                    layout.set_tag(tag, descriptor)
+                output = spec.output
+                indexes[0] = _moved(indexes[0], spec.output)
+                per_platform = [
+                    dataclasses.replace(
+                        p, builds=(_moved(p.builds[0], spec.output), p.builds[1]), output=output
+                    )
+                    for p in per_platform
+                ]
+    return VerifyResult(
+        reproducible=reproducible,
+        builds=(indexes[0], indexes[1]),
+        varied=varied,
+        diff=None,
+        concurrent=parallel,
+        duration=time.monotonic() - started,
+        output=output,
+        platforms=tuple(per_platform),
+    )
+
+
+def _moved(build: BuildResult, layout: Path) -> BuildResult:
+    """``build`` (an index or one of its platforms) as written to ``layout``."""
+    platforms = tuple(dataclasses.replace(p, layout=layout) for p in build.platforms)
+    return dataclasses.replace(build, layout=layout, platforms=platforms)
+
+
 def _run_all(jobs: list[Callable[[], BuildResult]], parallel: bool) -> list[BuildResult]:
-    if not parallel:
-        return [job() for job in jobs]
-    with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="repro-verify") as pool:
-        futures: list[Future[BuildResult]] = []
-        for job in jobs:
-            if futures:
-                time.sleep(STAGGER_SECONDS)
-            futures.append(pool.submit(job))
-        errors = [f.exception() for f in futures]
-    for error in errors:
-        if error is not None:
-            raise error
-    return [f.result() for f in futures]
+    return run_concurrently(jobs, workers=len(jobs) if parallel else 1, stagger=STAGGER_SECONDS)

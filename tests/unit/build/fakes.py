@@ -37,12 +37,15 @@ def write_image(
     annotations: Mapping[str, str] | None = None,
     *,
     image_config: Mapping[str, Any] | None = None,
+    platform: str | None = None,
 ) -> None:
     layout = ImageLayout.create(output)
     layer = layout.write_blob(layer_tar(files), media.OCI_LAYER_TAR)
-    config = {
-        "architecture": "amd64",
-        "os": "linux",
+    os, architecture, *variant = (platform or "linux/amd64").split("/")
+    config: dict[str, Any] = {
+        "architecture": architecture,
+        "os": os,
+        **({"variant": variant[0]} if variant else {}),
         "created": "1970-01-01T00:00:00Z",
         "rootfs": {"type": "layers", "diff_ids": [str(layer.digest)]},
         "history": [{"created_by": created_by}],
@@ -115,6 +118,7 @@ class FakeEngine:
             "/bin/sh -c echo hi > /out.txt",
             request.annotations,
             image_config=self.image_config,
+            platform=request.platform,
         )
         return EngineOutput(
             layout=request.output,

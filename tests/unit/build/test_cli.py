@@ -95,3 +95,44 @@ def test_diff_of_two_layouts(
     report = capsys.readouterr().out
     assert f"RUN at {ctx / 'Dockerfile'}:2" in report
     assert "out.txt" in report
+
+
+def test_build_and_verify_two_platforms(
+    ctx: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    use_engine(monkeypatch, FakeEngine())
+    out = tmp_path / "out"
+    platforms = "linux/amd64,linux/arm64"
+    assert main(["build", str(ctx), "--platform", platforms, "-o", f"oci:{out}:v1"]) == EXIT_OK
+    captured = capsys.readouterr()
+    digest = captured.out.strip()
+    assert digest.startswith("sha256:")
+    assert "an index of 2 platforms" in captured.err
+    assert "[linux/arm64] step 1/1" in captured.err
+
+    assert main(["verify", str(ctx), "--platform", platforms, "--sequential"]) == EXIT_OK
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(" sha256:")[0] for line in lines] == [
+        "linux/amd64: reproducible",
+        "linux/arm64: reproducible",
+        "reproducible",
+    ]
+    assert lines[-1] == f"reproducible {digest}"  # the index verify proves is the one build wrote
+
+    assert main(["verify", str(ctx), "--platform", platforms, "--sequential", "--json"]) == EXIT_OK
+    result = json.loads(capsys.readouterr().out)
+    assert result["digest"] == digest
+    assert [p["platform"] for p in result["platforms"]] == ["linux/amd64", "linux/arm64"]
+
+
+def test_verify_two_platforms_reports_the_one_that_differs(
+    ctx: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    use_engine(monkeypatch, FakeEngine(vary=True))
+    args = ["verify", str(ctx), "--platform", "linux/amd64,linux/arm64", "--sequential"]
+    assert main(args) == EXIT_NOT_REPRODUCIBLE
+    captured = capsys.readouterr()
+    assert "linux/amd64: not reproducible" in captured.out
+    assert "== linux/arm64: what differs ==" in captured.out
+    assert "build A linux/arm64" in captured.out
+    assert "not reproducible on linux/amd64, linux/arm64" in captured.err

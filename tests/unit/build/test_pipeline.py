@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from repro.build import BuildEvent, BuildSpec, build
+from repro.build import BuildEvent, BuildSpec, build, emulation
+from repro.build.emulation import EmulationError
+from repro.build.engine import BuildRequest, EngineOutput, RunOptions
 from repro.build.pipeline import ANNOTATION_EPOCH
 from repro.config import Config
+from repro.errors import BuildError, UsageError
 from repro.oci.layout import ImageLayout
+from repro.oci.models import Index
+from repro.platform import Platform
 from repro.reproduce.verify import VARIATIONS, verify
 from tests.unit.build.fakes import FakeEngine
 
@@ -111,19 +118,156 @@ def test_verify_different_digests_is_not_reproducible_and_writes_nothing(ctx: Pa
     assert result.to_json()["digest"] is None
 
 
-def test_a_platform_list_is_refused_before_any_build(ctx: Path, tmp_path: Path) -> None:
-    from repro.errors import UsageError
-
+def test_a_platform_list_builds_each_platform_into_one_index(ctx: Path, tmp_path: Path) -> None:
     engine = FakeEngine()
-    with pytest.raises(UsageError, match="one platform per image, got linux/amd64, linux/arm64"):
+    out = tmp_path / "out"
+    events: list[BuildEvent] = []
+    result = build(
+        BuildSpec(ctx, output=out, tag="v1", extra_tags=("v1.0",), platform="linux/arm64, Linux/AMD64"),
+        config=Config(),
+        engine=engine,
+        progress=events.append,
+    )
+    # one engine run per platform, each normalised, in the order given
+    assert sorted(request.platforms for request in engine.requests) == [("linux/amd64",), ("linux/arm64",)]
+    layout = ImageLayout.open(out)
+    assert layout.find("v1").digest == layout.find("v1.0").digest == result.digest
+    index = layout.manifest(layout.find("v1"))
+    assert isinstance(index, Index)
+    assert [str(d.platform) for d in index.manifests] == ["linux/arm64", "linux/amd64"]
+    assert [d.digest for d in index.manifests] == [p.digest for p in result.platforms]
+    assert [p.platform for p in result.platforms] == ["linux/arm64", "linux/amd64"]
+    assert result.platform is None
+    for descriptor, expected in zip(index.manifests, ("arm64", "amd64"), strict=True):
+        assert layout.image(descriptor=descriptor).config["architecture"] == expected
+    as_json = result.to_json()
+    assert as_json["digest"] == str(result.digest)
+    assert [(p["platform"], p["digest"]) for p in as_json["platforms"]] == [
+        (p.platform, str(p.digest)) for p in result.platforms
+    ]
+    assert "layout" not in as_json["platforms"][0]
+    assert {e.build for e in events if e.kind == "step"} == {"linux/arm64", "linux/amd64"}
+
+
+def test_a_platform_list_gives_the_same_index_twice(ctx: Path, tmp_path: Path) -> None:
+    platforms = "linux/amd64,linux/arm64"
+    first = build(
+        BuildSpec(ctx, output=tmp_path / "a", platform=platforms), config=Config(), engine=FakeEngine()
+    )
+    second = build(
+        BuildSpec(ctx, output=tmp_path / "b", platform=platforms), config=Config(), engine=FakeEngine()
+    )
+    assert first.digest == second.digest
+    assert (tmp_path / "a" / "index.json").read_bytes() == (tmp_path / "b" / "index.json").read_bytes()
+
+
+def test_a_platform_named_twice_is_refused_before_any_build(ctx: Path, tmp_path: Path) -> None:
+    engine = FakeEngine()
+    with pytest.raises(UsageError, match="linux/aarch64 is linux/arm64 again"):
         build(
-            BuildSpec(ctx, output=tmp_path / "out", platform="linux/amd64,linux/arm64"),
+            BuildSpec(ctx, output=tmp_path / "out", platform="linux/arm64,linux/amd64,linux/aarch64"),
             config=Config(),
             engine=engine,
         )
+    with pytest.raises(UsageError, match="again"):
+        verify(BuildSpec(ctx, platform="linux/amd64, linux/amd64"), config=Config(), engines=[engine])
+    assert engine.requests == []
     assert not (tmp_path / "out").exists()
-    with pytest.raises(UsageError, match="one platform per image"):
-        verify(BuildSpec(ctx, platform="linux/amd64, linux/arm64/v8"), config=Config(), engines=[engine])
+
+
+def test_a_platform_without_an_emulator_is_refused_before_any_build(
+    ctx: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    binfmt = tmp_path / "binfmt_misc"
+    binfmt.mkdir()
+    (binfmt / "status").write_text("enabled\n")
+    (binfmt / "qemu-s390x").write_text("disabled\ninterpreter /usr/libexec/qemu-binfmt/s390x-binfmt-P\n")
+    monkeypatch.setattr(emulation, "BINFMT_DIR", binfmt)
+    monkeypatch.setattr(Platform, "host", classmethod(lambda cls: Platform("linux", "amd64")))
+    engine = FakeEngine()
+    with pytest.raises(EmulationError) as caught:
+        build(
+            BuildSpec(ctx, output=tmp_path / "out", platform="linux/amd64,linux/riscv64,linux/s390x"),
+            config=Config(),
+            engine=engine,
+        )
+    message = str(caught.value)
+    assert "linux/riscv64 (no qemu-riscv64 entry" in message
+    assert "linux/s390x (qemu-s390x is registered" in message
+    assert "but disabled" in message
+    assert "linux/amd64" not in message.split(":", 1)[0]
+    assert "make emulation" in caught.value.hint
+    assert "qemu-user-static" in caught.value.hint
+    assert engine.requests == []
+    with pytest.raises(EmulationError, match="linux/riscv64"):
+        verify(BuildSpec(ctx, platform="linux/riscv64"), config=Config(), engines=[engine])
+    assert engine.requests == []
+
+
+def test_an_engine_that_ignores_the_platform_is_caught(ctx: Path, tmp_path: Path) -> None:
+    class OnePlatformEngine(FakeEngine):
+        def build(self, request: BuildRequest, options: RunOptions, **kwargs: Any) -> EngineOutput:
+            return super().build(dataclasses.replace(request, platforms=()), options, **kwargs)
+
+    with pytest.raises(BuildError, match=r"asked for linux/arm64, fake 0\.0 built an image for linux/amd64"):
+        build(
+            BuildSpec(ctx, output=tmp_path / "out", platform="linux/amd64,linux/arm64"),
+            config=Config(),
+            engine=OnePlatformEngine(),
+        )
+
+
+def test_verify_proves_each_platform(ctx: Path, tmp_path: Path) -> None:
+    engine = FakeEngine()
+    out = tmp_path / "out"
+    result = verify(
+        BuildSpec(ctx, output=out, platform="linux/amd64,linux/arm64"),
+        config=Config(),
+        engines=[engine],
+        concurrent=False,
+    )
+    assert result.reproducible
+    assert len(engine.requests) == 4
+    assert [p.platform for p in result.platforms] == ["linux/amd64", "linux/arm64"]
+    assert all(p.reproducible and p.builds[0].digest == p.builds[1].digest for p in result.platforms)
+    assert result.builds[0].digest == result.builds[1].digest == result.digest
+    layout = ImageLayout.open(out)
+    assert layout.find("latest").digest == result.digest
+    index = layout.manifest(layout.find("latest"))
+    assert isinstance(index, Index)
+    assert [d.digest for d in index.manifests] == [p.digest for p in result.platforms]
+    as_json = result.to_json()
+    assert as_json["reproducible"] is True
+    assert [(p["platform"], p["reproducible"]) for p in as_json["platforms"]] == [
+        ("linux/amd64", True),
+        ("linux/arm64", True),
+    ]
+
+
+def test_verify_names_the_platform_that_differs(ctx: Path, tmp_path: Path) -> None:
+    class ArmVaries(FakeEngine):
+        def build(self, request: BuildRequest, options: RunOptions, **kwargs: Any) -> EngineOutput:
+            self.vary = request.platform == "linux/arm64"
+            return super().build(request, options, **kwargs)
+
+    out = tmp_path / "out"
+    result = verify(
+        BuildSpec(ctx, output=out, platform="linux/amd64,linux/arm64"),
+        config=Config(),
+        engines=[ArmVaries()],
+        concurrent=False,
+    )
+    assert not result.reproducible
+    assert not out.exists()
+    assert result.differing_platforms == ("linux/arm64",)
+    amd64, arm64 = result.platforms
+    assert amd64.reproducible
+    assert amd64.diff is None
+    assert arm64.diff is not None
+    assert not arm64.diff.identical
+    assert "linux/arm64" in arm64.diff.to_json()["a"]["name"]
+    assert result.builds[0].digest != result.builds[1].digest
+    assert result.to_json()["platforms"][1]["diff"]["first_differing_layer"] == 0
 
 
 def test_one_platform_reaches_the_engine_normalised(ctx: Path, tmp_path: Path) -> None:
