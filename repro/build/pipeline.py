@@ -22,7 +22,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -43,7 +43,7 @@ from repro.build.engine import (
     RunOptions,
 )
 from repro.build.epoch import Epoch, source_date_epoch
-from repro.build.preflight import check_pinned, find_unpinned
+from repro.build.preflight import check_base_platforms, check_pinned, find_unpinned
 from repro.build.runenv import declare_args, run_variables
 from repro.build.secrets import check_secrets
 from repro.config import DEFAULT_CACHE_MAX_MB, Config, cache_directory
@@ -61,6 +61,7 @@ from repro.reference import parse_reference
 
 if TYPE_CHECKING:
     from repro.layers.createdby import BuiltStages
+    from repro.pin.service import Resolver
 
 logger = logging.getLogger(__name__)
 
@@ -220,12 +221,21 @@ def for_platform(prepared: Prepared, platform: str) -> Prepared:
     return dataclasses.replace(prepared, spec=dataclasses.replace(prepared.spec, platform=platform))
 
 
+def base_resolver(config: Config) -> AbstractContextManager[Resolver]:
+    """What asks registries which platforms a pinned base image has (a registry client)."""
+    from repro.registry.client import RegistryClient
+
+    return RegistryClient(config)
+
+
 def prepare(spec: BuildSpec, *, config: Config, runner: Runner = run) -> Prepared:
     """Parse and check the Dockerfile and pick the epoch; refuse unpinned images.
 
     Raises :class:`~repro.build.preflight.UnpinnedImageError` (unless
-    ``spec.allow_unpinned``), :class:`~repro.errors.DockerfileError`, or
-    :class:`~repro.errors.UsageError` for a missing context or Dockerfile.
+    ``spec.allow_unpinned``), :class:`~repro.build.preflight.BasePlatformError` (several
+    platforms, one a base image lacks: the registry is asked),
+    :class:`~repro.errors.DockerfileError`, or :class:`~repro.errors.UsageError` for a
+    missing context or Dockerfile.
     """
     context = spec.context.resolve()
     if not context.is_dir():
@@ -257,6 +267,12 @@ def prepare(spec: BuildSpec, *, config: Config, runner: Runner = run) -> Prepare
     else:
         check_pinned(graph, build_contexts=contexts)
         unpinned = ()
+    platforms = build_platforms(spec)
+    if len(platforms) > 1:
+        with base_resolver(config) as client:
+            check_base_platforms(
+                dockerfile, [Platform.parse(p) for p in platforms], client=client, build_args=spec.build_args
+            )
     return Prepared(
         spec=spec,
         context=context,

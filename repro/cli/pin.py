@@ -97,7 +97,7 @@ def _cmd_pin_check(args: argparse.Namespace) -> int:
     given = _pin_inputs(args)
     with ExitStack() as stack:
         client = None
-        if args.fresh:
+        if args.fresh or len(given.platforms) > 1:  # the registry tells what no lock records
             from repro.registry.client import RegistryClient
 
             client = stack.enter_context(RegistryClient(given.config))
@@ -214,7 +214,9 @@ def _add_pin_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
     )
     _add_path_options(pin)
     pin.add_argument(
-        "--check", action="store_true", help="only check that every image is pinned (no network)"
+        "--check",
+        action="store_true",
+        help="only check that every image is pinned (no network unless --fresh or several --platform)",
     )
     pin.add_argument(
         "--fresh", action="store_true", help="with --check: also check that no pinned tag has moved"

@@ -867,6 +867,35 @@ def _fresh_findings(
     return found
 
 
+def _digest_platform_findings(
+    client: Resolver | None, unknown: Mapping[ImageRef, list[tuple[Use, tuple[Platform, ...]]]]
+) -> list[PinFinding]:
+    """Whether each pinned digest no lock describes has every platform its uses require:
+    asked of the registry, or, without a ``client``, a finding saying it could not be told."""
+    found: list[PinFinding] = []
+    results = client.resolve_many(sorted(unknown, key=str)) if client is not None and unknown else {}
+    for digest_ref, users in unknown.items():
+        result = results.get(digest_ref)
+        for use, required in users:
+            targets = ", ".join(map(str, required))
+            if client is None:
+                message = (
+                    f"cannot tell whether {use.text} has {targets}: no repro.lock records its platforms; "
+                    "run 'repro pin --platform …' to record them"
+                )
+                found.append(PinFinding(use.site, FindingKind.PLATFORM, message, use.text))
+            elif result is None or isinstance(result, RegistryError):
+                why = result if result is not None else "no answer"
+                message = f"could not check the platforms of {use.text}: {why}"
+                found.append(PinFinding(use.site, FindingKind.REGISTRY, message, use.text))
+            else:
+                have = [p for p, _ in _platform_digests(result)]
+                problem = _platform_problem(use.text, have, _is_index(result), required)
+                if problem is not None:
+                    found.append(PinFinding(use.site, FindingKind.PLATFORM, problem, use.text))
+    return found
+
+
 def check_paths(
     paths: Iterable[Path | str],
     *,
@@ -881,7 +910,10 @@ def check_paths(
     """Check that every external image is pinned; with ``fresh``, that no tag has moved.
 
     Without ``fresh`` this reads only the files (and ``repro.lock``, to know which
-    digests are single-platform manifests): no network. ``fresh`` needs ``client``.
+    digests are single-platform manifests): no network, except that with several
+    ``platforms`` a pinned digest no lock describes is asked of its registry through
+    ``client`` (without one, it is a finding: its platforms cannot be told). ``fresh``
+    needs ``client``.
     A file that cannot be read or parsed is a ``failed`` finding and the others are
     still checked (``fail_fast`` raises instead). Finding no Dockerfile at all is
     exit 9 unless ``allow_empty``.
@@ -897,6 +929,7 @@ def check_paths(
     locks = _Locks(files, lockfile)
     findings: list[PinFinding] = [*out.notes, *out.failures]
     wanted: dict[ImageRef, list[tuple[Use, ImageRef]]] = {}
+    unknown: dict[ImageRef, list[tuple[Use, tuple[Platform, ...]]]] = {}
     checked = 0
     for scanned in files:
         for use in scanned.uses:
@@ -942,8 +975,12 @@ def check_paths(
                 problem = _platform_problem(use.text, have, entry.media_type in INDEX_TYPES, required)
                 if problem is not None:
                     findings.append(PinFinding(site, FindingKind.PLATFORM, problem, use.text))
+            elif required and len(platforms) > 1:
+                # No lock says what the digest is: only its registry can tell its platforms.
+                unknown.setdefault(_digest_ref(ref), []).append((use, required))
     if wanted and client is not None:
         findings.extend(_fresh_findings(client, wanted, platforms))
+    findings.extend(_digest_platform_findings(client, unknown))
     findings.sort(key=lambda f: (f.site.file, f.site.line, str(f.kind)))
     outcomes = [*out.files, *(FileOutcome(f.display, FileStatus.UNCHANGED) for f in files)]
     return CheckReport(

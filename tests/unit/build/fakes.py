@@ -5,17 +5,49 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+import pytest
+
+from repro.build import pipeline
 from repro.build.buildah import parse_step
 from repro.build.capabilities import Capabilities
 from repro.build.engine import BuildRequest, EngineIdentity, EngineOutput, ProgressCallback, RunOptions
+from repro.digest import Digest
 from repro.layers.noise import EngineNoise
 from repro.oci import media
 from repro.oci.layout import ImageLayout
+from repro.pin import PlatformDigest, Resolution
+from repro.platform import Platform
+from tests.unit.pin.helpers import INDEX, TableResolver, fake_digest
+
+#: The platforms the stand-in base image has (those the unit tests build for).
+BASE_PLATFORMS = ("linux/amd64", "linux/arm64", "linux/riscv64", "linux/s390x")
+
+
+def use_base(
+    monkeypatch: pytest.MonkeyPatch, name: str, digest: str, platforms: Sequence[str] = BASE_PLATFORMS
+) -> TableResolver:
+    """Make the base-platform check of a multi-platform build see ``name@digest`` (a Docker
+    Hub name) as an index of ``platforms``: unit tests reach no registry."""
+    canonical = f"docker.io/library/{name}:latest"
+    resolution = Resolution(
+        Digest.parse(digest),
+        INDEX,
+        tuple(PlatformDigest(Platform.parse(p), fake_digest(f"{canonical} {p}")) for p in platforms),
+    )
+    resolver = TableResolver({canonical: resolution})
+
+    @contextmanager
+    def stand_in(config: object) -> Iterator[TableResolver]:
+        yield resolver
+
+    monkeypatch.setattr(pipeline, "base_resolver", stand_in)
+    return resolver
 
 
 def layer_tar(files: dict[str, bytes]) -> bytes:

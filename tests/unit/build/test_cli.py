@@ -11,7 +11,7 @@ from repro.build import pipeline
 from repro.cli import main
 from repro.errors import EXIT_NOT_REPRODUCIBLE, EXIT_OK, EXIT_USAGE
 from repro.reproduce import verify
-from tests.unit.build.fakes import FakeEngine
+from tests.unit.build.fakes import FakeEngine, use_base
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -19,6 +19,7 @@ DIGEST = "sha256:" + "ab" * 32
 @pytest.fixture
 def ctx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")
+    use_base(monkeypatch, "busybox", DIGEST)
     directory = tmp_path / "ctx"
     directory.mkdir()
     (directory / "Dockerfile").write_text(f"FROM busybox@{DIGEST}\nRUN echo hi > /out.txt\n")

@@ -12,13 +12,14 @@ from repro.build import BuildEvent, BuildSpec, build, emulation
 from repro.build.emulation import EmulationError
 from repro.build.engine import BuildRequest, EngineOutput, RunOptions
 from repro.build.pipeline import ANNOTATION_EPOCH
+from repro.build.preflight import BasePlatformError
 from repro.config import Config
 from repro.errors import BuildError, UsageError
 from repro.oci.layout import ImageLayout
 from repro.oci.models import Index
 from repro.platform import Platform
 from repro.reproduce.verify import VARIATIONS, verify
-from tests.unit.build.fakes import FakeEngine
+from tests.unit.build.fakes import FakeEngine, use_base
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -26,6 +27,7 @@ DIGEST = "sha256:" + "ab" * 32
 @pytest.fixture
 def ctx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1704067200")
+    use_base(monkeypatch, "busybox", DIGEST)
     directory = tmp_path / "ctx"
     directory.mkdir()
     (directory / "Dockerfile").write_text(f"FROM busybox@{DIGEST}\nRUN echo hi > /out.txt\n")
@@ -202,6 +204,24 @@ def test_a_platform_without_an_emulator_is_refused_before_any_build(
     with pytest.raises(EmulationError, match="linux/riscv64"):
         verify(BuildSpec(ctx, platform="linux/riscv64"), config=Config(), engines=[engine])
     assert engine.requests == []
+
+
+def test_a_base_without_a_platform_is_refused_before_any_build(
+    ctx: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_base(monkeypatch, "busybox", DIGEST, platforms=("linux/amd64",))
+    engine = FakeEngine()
+    spec = BuildSpec(ctx, output=tmp_path / "out", platform="linux/amd64,linux/arm64")
+    with pytest.raises(BasePlatformError) as caught:
+        build(spec, config=Config(), engine=engine)
+    assert f"{ctx / 'Dockerfile'}:1: busybox@{DIGEST} has no manifest for linux/arm64" in str(caught.value)
+    assert "repro pin --update --platform" in caught.value.hint
+    with pytest.raises(BasePlatformError):
+        verify(spec, config=Config(), engines=[engine])
+    assert engine.requests == []
+    assert not (tmp_path / "out").exists()
+    # one platform is built as before, without asking
+    build(dataclasses.replace(spec, platform="linux/amd64"), config=Config(), engine=engine)
 
 
 def test_an_engine_that_ignores_the_platform_is_caught(ctx: Path, tmp_path: Path) -> None:

@@ -175,3 +175,29 @@ def test_offline_check_does_not_import_the_http_client() -> None:
     code = "import sys; from repro.cli import main; main(['pin', '--check', '/nonexistent']); print(sorted(m for m in sys.modules if m in ('requests', 'repro.registry.client')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_several_platforms_are_checked_with_the_registry_when_no_lock_says(tmp_path: Path) -> None:
+    table = {"docker.io/library/debian:bookworm": index("docker.io/library/debian:bookworm", "linux/amd64")}
+    whole = table["docker.io/library/debian:bookworm"].digest
+    _write(tmp_path / "Dockerfile", f"FROM debian:bookworm@{whole}\n")
+    targets = parse_platforms("linux/amd64,linux/arm64")
+    report = check_paths([tmp_path], client=TableResolver(table), platforms=targets)
+    assert report.exit_code == EXIT_CHECK_FAILED
+    messages = [f.message for f in report.findings if f.kind is FindingKind.PLATFORM]
+    assert len(messages) == 1
+    assert "has no manifest for linux/arm64 (its index has linux/amd64)" in messages[0]
+    # without a client the check cannot tell, and says so rather than passing
+    offline = check_paths([tmp_path], platforms=targets)
+    assert offline.exit_code == EXIT_CHECK_FAILED
+    assert all("no repro.lock records its platforms" in f.message for f in offline.findings)
+    # one platform: as before, the files (and any lock) alone
+    assert check_paths([tmp_path], platforms=parse_platforms("linux/amd64")).exit_code == EXIT_OK
+    # an index with both platforms passes
+    both = {
+        "docker.io/library/debian:bookworm": index("docker.io/library/debian:bookworm", *map(str, targets))
+    }
+    _write(
+        tmp_path / "Dockerfile", f"FROM debian:bookworm@{both['docker.io/library/debian:bookworm'].digest}\n"
+    )
+    assert check_paths([tmp_path], client=TableResolver(both), platforms=targets).exit_code == EXIT_OK
