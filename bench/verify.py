@@ -25,6 +25,13 @@ the CA variables as declared build arguments (the Dockerfile copy gains the ``AR
 ``npm-ci`` builds on Debian with nodejs and npm (made once per machine by mmdebstrap, not
 measured).
 
+The **two-platform case** builds a busybox multi-stage Dockerfile whose RUN steps run on
+linux/amd64 and, under qemu-user-static, linux/arm64 (the test bed's ``busybox-multi``
+base), and times in the same rounds: two plain ``buildah build --platform …`` runs, one
+per platform, against ``repro build --platform linux/amd64,linux/arm64`` (the same engine
+work, plus normalising and the index; goal ≤ 1.1) and ``repro verify --platform …``
+(each platform built twice). ``--no-two-platform`` skips it.
+
 Run: ``.venv/bin/python bench/verify.py`` (about 3 minutes; needs buildah, docker-registry,
 skopeo, mmdebstrap and busybox-static). ``--cases busybox-app`` for a quick run,
 ``--rounds 5`` for a tighter spread.
@@ -47,8 +54,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.stats import Spread, interleaved_measured, ratio  # noqa: E402
-from devtools.testbed import push_base_images, start_plain_registry  # noqa: E402
+from devtools.testbed import RunningRegistry, push_base_images, start_plain_registry  # noqa: E402
 from devtools.testbed.images import push_debian_toolchain  # noqa: E402
+from devtools.testbed.multiarch import push_multiarch_busybox  # noqa: E402
 from repro.build.runenv import declare_args, run_variables  # noqa: E402
 from repro.layers.leftovers import CA_BUNDLE_MOUNT  # noqa: E402
 from tests.integration.assets import make_context  # noqa: E402
@@ -97,9 +105,12 @@ def run_step_arguments(context: Path, workdir: Path) -> list[str]:
     return argv
 
 
-def plain_buildah(context: Path, workdir: Path, *, run_steps: bool = False) -> None:
-    """One build with the reproducible recipe, in fresh storage under ``workdir``;
-    ``run_steps``: with the CA bundle and variables of :func:`run_step_arguments`."""
+def plain_buildah(
+    context: Path, workdir: Path, platform: str | None = None, *, run_steps: bool = False
+) -> None:
+    """One build with the reproducible recipe, in fresh storage under ``workdir``, for
+    ``platform`` if given; ``run_steps``: with the CA bundle and variables of
+    :func:`run_step_arguments`."""
     argv = [
         "buildah",
         "--root", str(workdir / "storage"),
@@ -115,6 +126,7 @@ def plain_buildah(context: Path, workdir: Path, *, run_steps: bool = False) -> N
         "--identity-label=false",
         "-t", f"oci:{workdir / 'out'}:bench",
         *(run_step_arguments(context, workdir) if run_steps else ["-f", str(context / "Dockerfile")]),
+        *(["--platform", platform] if platform else []),
         str(context),
     ]  # fmt: skip
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -146,11 +158,72 @@ def time_repro_verify(context: Path, extra: list[str], env: dict[str, str]) -> f
     return elapsed
 
 
+#: The two-platform case: RUN steps in both stages, so each platform runs its own busybox.
+PLATFORMS = ("linux/amd64", "linux/arm64")
+TWO_PLATFORM_DOCKERFILE = """\
+FROM {base} AS build
+RUN uname -m > /arch && echo "built on $(cat /arch)" > /built
+FROM {base}
+COPY --from=build /arch /built /
+RUN echo "runs on $(uname -m)" > /runs
+"""
+
+
+def time_buildah_each_platform(context: Path, scratch: Path) -> float:
+    """One plain build per platform, one after the other (what a user would run by hand)."""
+    workdirs = [Path(tempfile.mkdtemp(dir=scratch, prefix="buildah-")) for _ in PLATFORMS]
+    try:
+        start = time.perf_counter()
+        for workdir, platform in zip(workdirs, PLATFORMS, strict=True):
+            plain_buildah(context, workdir, platform)
+        return time.perf_counter() - start
+    finally:
+        for workdir in workdirs:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def time_repro(args: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    completed = subprocess.run([*REPRO, *args], env=env, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    if completed.returncode != 0:
+        sys.exit(f"repro {' '.join(args)} failed ({completed.returncode}):\n{completed.stderr}")
+    return elapsed
+
+
+def two_platforms(
+    scratch: Path, registry: RunningRegistry, env: dict[str, str], rounds: int
+) -> dict[str, Spread]:
+    """The two-platform case's times (see the module documentation)."""
+    multi = push_multiarch_busybox(registry, scratch / "images")
+    context = scratch / "contexts" / "two-platform"
+    context.mkdir(parents=True)
+    (context / "Dockerfile").write_text(TWO_PLATFORM_DOCKERFILE.format(base=multi.image.pinned))
+    listed = ",".join(PLATFORMS)
+    output = f"oci:{scratch / 'two-platform-out'}"
+    time_buildah_each_platform(context, scratch)  # untimed: page cache and emulator warmed alike
+    return interleaved_measured(
+        rounds,
+        {
+            "buildah x2 (one per platform)": partial(time_buildah_each_platform, context, scratch),
+            "repro build --platform": partial(
+                time_repro, ["build", str(context), "--platform", listed, "-o", output], env
+            ),
+            "repro verify --platform": partial(
+                time_repro, ["verify", str(context), "--platform", listed], env
+            ),
+        },
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", default=",".join(CASES), help="comma-separated (default: all)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--no-sequential", action="store_true", help="skip 'repro verify --sequential'")
+    parser.add_argument(
+        "--no-two-platform", action="store_true", help="skip the linux/amd64,linux/arm64 case"
+    )
     args = parser.parse_args()
     cases = [c for c in args.cases.split(",") if c]
     unknown = set(cases) - set(CASES)
@@ -193,6 +266,7 @@ def main() -> int:
                     )
                 results[case] = interleaved_measured(args.rounds, measured)
                 print(f"  {case}: done", file=sys.stderr)
+            platforms = None if args.no_two_platform else two_platforms(scratch, registry, env, args.rounds)
 
     print(
         f"{os.cpu_count()} CPUs; {args.rounds} interleaved round(s); goal: repro verify / buildah x2 ≤ {GOAL}"
@@ -204,6 +278,16 @@ def main() -> int:
         per_round = ratio(times["repro verify"], times["buildah x2"])
         verdict = "" if per_round.median <= GOAL else "  (over the goal)"
         print(f"  {'repro verify / buildah x2':<28} {per_round}{verdict}")
+    if platforms is not None:
+        print(f"\ntwo platforms ({', '.join(PLATFORMS)}; arm64 under qemu-user-static)")
+        for name, spread in platforms.items():
+            print(f"  {name:<30} {spread}")
+        plain = platforms["buildah x2 (one per platform)"]
+        build = ratio(platforms["repro build --platform"], plain)
+        verdict = "" if build.median <= GOAL else "  (over the goal)"
+        print(f"  {'repro build / buildah x2':<30} {build}{verdict}")
+        verify = ratio(platforms["repro verify --platform"], plain)
+        print(f"  {'repro verify / buildah x2':<30} {verify}  (each platform built twice)")
     return 0
 
 
