@@ -550,11 +550,8 @@ def build_each_platform(
     progress: ProgressCallback | None = None,
     workers: int | None = None,
 ) -> tuple[BuildResult, ...]:
-    """One :func:`run_build` per platform of ``prepared``, in ``workdir/platform-N``.
-
-    The results are in the order the platforms were given. ``workers`` builds run at once
-    (default :data:`PLATFORM_WORKERS`); progress events name the platform they are for.
-    """
+    """One :func:`run_build` per platform of ``prepared``, in ``workdir/platform-N``, ``workers``
+    at a time (default :data:`PLATFORM_WORKERS`); results in the order given."""
     variation = variation or Variation()
     jobs: list[Callable[[], BuildResult]] = []
     for number, platform in enumerate(build_platforms(prepared.spec)):
@@ -595,8 +592,7 @@ def run_concurrently(jobs: Sequence[Callable[[], T]], *, workers: int, stagger: 
 def combine_builds(
     results: Sequence[BuildResult], output: Path, tags: Sequence[str], *, duration: float
 ) -> BuildResult:
-    """The per-platform ``results`` combined into one image index in the layout ``output``,
-    tagged with each of ``tags``; the result describes the index."""
+    """The per-platform ``results`` as one image index in ``output``, tagged with ``tags``."""
     from repro.images.index import combine_platforms
 
     for result in results:
