@@ -217,13 +217,6 @@ def release(
         raise UsageError(f"{options.build.context}: build context is not a directory")
     if options.build.allow_unpinned:
         raise UsageError("a release builds only from pinned images (allow_unpinned is for 'repro build')")
-    from repro.build.pipeline import build_platforms
-
-    if len(build_platforms(options.build)) > 1:
-        raise UsageError(
-            f"--platform {options.build.platform}: repro release publishes one platform per run",
-            hint="build and prove the index with repro build/verify --platform A,B; release one platform",
-        )
     if not dockerfile.is_file():
         raise UsageError(f"{dockerfile}: Dockerfile not found", hint="name it with -f FILE")
     if (signer is None) != (trust is None):

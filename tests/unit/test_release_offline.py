@@ -143,18 +143,3 @@ def test_a_tag_nobody_moved_during_the_release_is_overwritten(tmp_path: Path) ->
     assert second.status == "released"
     assert second.digest != first.digest
     assert str(ImageLayout.open(tmp_path / "dist").find("1.0").digest) == second.digest
-
-
-def test_a_release_of_several_platforms_is_refused_before_anything_runs(tmp_path: Path) -> None:
-    from repro.errors import UsageError
-
-    fake = engine()
-    options = ReleaseOptions(
-        BuildSpec(app(tmp_path / "app"), platform="linux/amd64,linux/arm64"),
-        image="registry.example/app:1.0",
-        workdir=tmp_path,
-    )
-    with pytest.raises(UsageError, match="one platform per run"):
-        release(options, config=Config(), engines=[fake], env=ENV)
-    assert fake.requests == []
-    assert not (tmp_path / "dist").exists()
