@@ -9,6 +9,9 @@
 settings); :func:`run_build` does one build with one engine in a private work directory.
 ``repro verify`` (:mod:`repro.reproduce.verify`) calls both, twice. The engine is chosen
 by :mod:`repro.build.engines` (``--engine``, ``REPRO_ENGINE``, ``[tool.repro] engine``).
+
+One module, though over 700 lines: preparing, running and publishing a build (one platform
+or several) share the spec, the work directories and the result, and are read together.
 """
 
 from __future__ import annotations
