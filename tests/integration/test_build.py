@@ -102,7 +102,8 @@ def test_diff_of_layouts_and_registry_references(
 ) -> None:
     ctx = make_context("build-time", tmp_path / "ctx", images)
     for name in ("a", "b"):
-        assert main(["build", str(ctx), "-o", f"oci:{tmp_path / name}:img"]) == EXIT_OK
+        # --no-cache: the warm engine storage would reuse the first build's RUN layer.
+        assert main(["build", str(ctx), "--no-cache", "-o", f"oci:{tmp_path / name}:img"]) == EXIT_OK
     capsys.readouterr()
     dockerfile = ctx / "Dockerfile"
     a, b = f"oci:{tmp_path / 'a'}:img", f"oci:{tmp_path / 'b'}:img"

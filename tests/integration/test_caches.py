@@ -82,7 +82,7 @@ def test_a_warm_build_reuses_the_engine_layers_and_verify_still_builds_b_afresh(
     images: BaseImages, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ctx = make_context("busybox-app", tmp_path / "ctx", images)
-    storage = Path(os.environ["XDG_CACHE_HOME"]) / "repro" / "engines" / "buildah" / "storage"
+    storage = Path(os.environ["XDG_CACHE_HOME"]) / "repro" / "engines" / "buildah" / "native" / "storage"
     assert main(["build", str(ctx), "-o", f"oci:{tmp_path / 'cold'}"]) == EXIT_OK
     digest = capsys.readouterr().out.strip()
     assert storage.is_dir()
